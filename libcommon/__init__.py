@@ -1,0 +1,1 @@
+"""Shared mechanisms of the bookstore services. Imports no service package."""

@@ -1,0 +1,57 @@
+"""JSON in and out with orjson: one encoder for every service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from libcommon.errors import ApiError
+
+JSON_CONTENT_TYPE = "application/json"
+
+
+def _default(obj: Any) -> Any:
+    # Decimal prices must leave as JSON numbers, not strings.
+    from decimal import Decimal
+
+    if isinstance(obj, Decimal):
+        return float(obj) if obj != obj.to_integral_value() else int(obj)
+    raise TypeError
+
+
+def dumps(obj: Any) -> bytes:
+    return orjson.dumps(obj, default=_default)
+
+
+def loads(data: bytes | str) -> Any:
+    return orjson.loads(data)
+
+
+def json_response(
+    data: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        body=dumps(data), status=status, headers=headers, content_type=JSON_CONTENT_TYPE
+    )
+
+
+def _is_json_content_type(content_type: str) -> bool:
+    return content_type == JSON_CONTENT_TYPE or (
+        content_type.startswith("application/") and content_type.endswith("+json")
+    )
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request body as JSON; 415 for a non-JSON content type, 400 when malformed."""
+    # aiohttp reports a missing header as application/octet-stream: accept that as JSON.
+    if request.headers.get("Content-Type") and not _is_json_content_type(request.content_type):
+        raise ApiError(415, "Content-Type must be application/json.")
+    body = await request.read()
+    if not body.strip():
+        raise ApiError(400, "Request body must be a JSON document.")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise ApiError(400, "Request body is not valid JSON.") from None

@@ -1,0 +1,262 @@
+"""The aiohttp application every service is built on.
+
+`create_base_app` gives an app with the shared middlewares (request id, access log and
+metrics, JSON errors, body size limit) and the operational routes `/status`, `/ready`,
+`/metrics` and `/openapi.json`. A service adds its own routes and cleanup contexts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import re
+import signal
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from libcommon import metrics
+from libcommon.db import DatabaseUnavailable
+from libcommon.errors import ApiError
+from libcommon.jsonio import dumps, json_response
+from libcommon.logs import request_id_var, setup_logging
+from libcommon.settings import ServiceSettings
+
+log = logging.getLogger("libcommon.web")
+access_log = logging.getLogger("access")
+
+ReadyCheck = Callable[[], Awaitable[object]]
+
+SETTINGS_KEY = web.AppKey("settings", ServiceSettings)
+SERVICE_NAME_KEY = web.AppKey("service_name", str)
+READY_CHECKS_KEY = web.AppKey("ready_checks", dict[str, ReadyCheck])
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+READY_CHECK_TIMEOUT_S = 2.0
+
+_STATUS_MESSAGES = {
+    400: "Bad request.",
+    401: "Unauthorized.",
+    403: "Forbidden.",
+    404: "Not found.",
+    405: "Method not allowed.",
+    413: "Request body too large.",
+    415: "Unsupported media type.",
+}
+
+
+def _error_response(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> web.Response:
+    return json_response(body, status=status, headers=headers)
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    request["request_id"] = request_id
+    token = request_id_var.set(request_id)
+    try:
+        response = await handler(request)
+        response.headers[REQUEST_ID_HEADER] = request_id
+        return response
+    finally:
+        request_id_var.reset(token)
+
+
+def _route_label(request: web.Request) -> str:
+    route = request.match_info.route
+    resource = route.resource
+    if resource is None or route.status is not None:  # type: ignore[attr-defined]
+        return "unmatched"
+    return resource.canonical
+
+
+def _make_access_middleware(service: str, log_access: bool) -> Middleware:
+    @web.middleware
+    async def access_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        finally:
+            elapsed = time.perf_counter() - started
+            route = _route_label(request)
+            metrics.observe(service, request.method, route, status, elapsed)
+            if log_access:
+                access_log.info(
+                    "%s %s %d %.1fms",
+                    request.method,
+                    request.path,
+                    status,
+                    elapsed * 1000,
+                    extra={"fields": {"status": status, "ms": round(elapsed * 1000, 2)}},
+                )
+
+    return access_middleware
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error leaves as `{"message": ...}`; nothing internal is ever shown."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return _error_response(exc.status, exc.body(), exc.headers)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message = _STATUS_MESSAGES.get(exc.status, exc.reason or "Error.")
+        if exc.status == 405:
+            message = f"Method {request.method} is not allowed on {request.path}."
+        elif exc.status == 404:
+            message = f"No route for {request.path}."
+        headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+        return _error_response(exc.status, {"message": message}, headers)
+    except DatabaseUnavailable:
+        log.warning("database unavailable", exc_info=True)
+        return _error_response(503, {"message": "Database unavailable, try again later."})
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _error_response(500, {"message": "Internal server error."})
+
+
+async def status_handler(request: web.Request) -> web.Response:
+    return web.Response(text="OK", content_type="text/plain")
+
+
+async def _run_check(check: ReadyCheck) -> str:
+    try:
+        async with asyncio.timeout(READY_CHECK_TIMEOUT_S):
+            result = await check()
+    except TimeoutError:
+        return "timeout"
+    except Exception as exc:
+        return str(exc) or type(exc).__name__
+    return result if isinstance(result, str) and result != "ok" else "ok"
+
+
+async def ready_handler(request: web.Request) -> web.Response:
+    checks = request.app[READY_CHECKS_KEY]
+    names = list(checks)
+    results = await asyncio.gather(*(_run_check(checks[name]) for name in names))
+    report = dict(zip(names, results, strict=True))
+    healthy = all(result == "ok" for result in results)
+    return json_response(
+        {"status": "ok" if healthy else "unavailable", "checks": report},
+        status=200 if healthy else 503,
+    )
+
+
+def add_ready_check(app: web.Application, name: str, check: ReadyCheck) -> None:
+    """Register a readiness check: it raises (or returns a reason string) when unhealthy."""
+    app[READY_CHECKS_KEY][name] = check
+
+
+def _openapi_handler(document: bytes) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def openapi_handler(request: web.Request) -> web.Response:
+        return web.Response(body=document, content_type="application/json")
+
+    return openapi_handler
+
+
+def load_openapi(path: Path) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as handle:
+        document: dict[str, Any] = yaml.safe_load(handle)
+    return document
+
+
+def create_base_app(
+    settings: ServiceSettings,
+    *,
+    name: str,
+    openapi: Path | None = None,
+    middlewares: Iterable[Middleware] = (),
+) -> web.Application:
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[
+            request_id_middleware,
+            _make_access_middleware(name, settings.access_log),
+            error_middleware,
+            *middlewares,
+        ],
+        handler_args={"max_field_size": 16384},
+    )
+    app[SETTINGS_KEY] = settings
+    app[SERVICE_NAME_KEY] = name
+    app[READY_CHECKS_KEY] = {}
+    app.router.add_get("/status", status_handler, allow_head=True)
+    app.router.add_get("/ready", ready_handler, allow_head=False)
+    app.router.add_get("/metrics", metrics.metrics_handler, allow_head=False)
+    if openapi is not None:
+        app.router.add_get(
+            "/openapi.json", _openapi_handler(dumps(load_openapi(openapi))), allow_head=False
+        )
+    return app
+
+
+AppFactory = Callable[[Any], web.Application | Awaitable[web.Application]]
+
+
+def _serve(create_app: AppFactory, settings: ServiceSettings, name: str, reuse_port: bool) -> None:
+    setup_logging(name, settings.log_level, settings.log_format)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is a dependency; Windows has none
+        pass
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        shutdown_timeout=settings.shutdown_timeout_s,
+        access_log=None,
+        print=None,
+        reuse_port=reuse_port,
+        handle_signals=True,
+    )
+
+
+def run_service(create_app: AppFactory, settings: ServiceSettings, *, name: str) -> None:
+    """Serve the app; with WORKERS > 1, that many processes share the port (SO_REUSEPORT)."""
+    setup_logging(name, settings.log_level, settings.log_format)
+    log.info("starting %s on %s:%d (%d worker(s))", name, settings.host, settings.port,
+             settings.workers)
+    if settings.workers == 1:
+        _serve(create_app, settings, name, reuse_port=False)
+        return
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=_serve, args=(create_app, settings, name, True), daemon=False)
+        for _ in range(settings.workers)
+    ]
+    for worker in workers:
+        worker.start()
+
+    def forward(_signum: int, _frame: object) -> None:
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()  # SIGTERM: each worker drains its in-flight requests
+
+    signal.signal(signal.SIGTERM, forward)
+    try:
+        for worker in workers:
+            worker.join()
+    except KeyboardInterrupt:
+        for worker in workers:
+            worker.join()
