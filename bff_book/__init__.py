@@ -1,0 +1,1 @@
+"""Book BFF: JWT, User-Agent shaping and forwarding to the Book service."""

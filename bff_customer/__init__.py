@@ -1,0 +1,1 @@
+"""Customer BFF: JWT, User-Agent shaping and forwarding to the Customer service."""

@@ -1,0 +1,268 @@
+"""Forwarding a BFF request to its upstream service over one pooled HTTP client.
+
+`Upstream.relay(request, shape=...)` forwards method, raw path and query (so `%2B` stays
+intact), body, Content-Type, Accept, User-Agent and X-Request-ID (never Authorization or
+hop-by-hop headers: the forwarded headers are a whitelist), then relays status, body,
+Content-Type, Retry-After and Location (rewritten to the URL the client addressed).
+Unreachable upstream -> 502, timeout -> 504, a non-JSON body from upstream -> 502; every
+one with a JSON `{"message"}` body.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import aiohttp
+import orjson
+from aiohttp import web
+from pydantic import Field
+from pydantic_settings import BaseSettings
+from yarl import URL
+
+from libcommon.client_type import CLIENT_TYPE_KEY, ClientType, ResourceKind, needs_shaping, shape
+from libcommon.errors import ApiError
+
+log = logging.getLogger("libcommon.proxy")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# Whitelist: everything else (Authorization, Connection, Keep-Alive, TE, Upgrade, Cookie,
+# Host, Content-Length, Transfer-Encoding, ...) stays at the BFF.
+FORWARDED_REQUEST_HEADERS = ("Content-Type", "Accept", "User-Agent")
+READY_TIMEOUT_S = 1.5
+_VALID_FORWARDED_HOST = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
+_FORWARDED_PROTOS = frozenset({"http", "https"})
+
+
+class ProxySettings(BaseSettings):
+    """Upstream client settings shared by the BFFs (UPSTREAM_* environment variables)."""
+
+    # Above the Book service's 3 s breaker timeout, so its 504/503 reach the client.
+    upstream_timeout_s: float = Field(default=5.0, gt=0, le=300)
+    upstream_pool_size: int = Field(default=100, ge=1, le=10_000)
+    # Below aiohttp's server keep-alive (75 s) so the client closes idle connections first.
+    upstream_keepalive_s: float = Field(default=30.0, gt=0)
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamAnswer:
+    status: int
+    body: bytes
+    content_type: str | None
+    location: str | None
+    retry_after: str | None
+
+
+def is_json_content_type(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    mime = content_type.partition(";")[0].strip().lower()
+    if mime == "application/json":
+        return True
+    return mime.startswith("application/") and mime.endswith("+json")
+
+
+def _first(value: str) -> str:
+    # Proxies append: "https, http" -> the client-facing one is first.
+    return value.partition(",")[0].strip()
+
+
+def public_base_url(request: web.Request) -> str:
+    """`scheme://host` as the client addressed the BFF (X-Forwarded-* when sent by a proxy)."""
+    scheme = request.scheme
+    proto = request.headers.get("X-Forwarded-Proto")
+    if proto and _first(proto).lower() in _FORWARDED_PROTOS:
+        scheme = _first(proto).lower()
+    host = request.host
+    forwarded_host = request.headers.get("X-Forwarded-Host")
+    if forwarded_host and _VALID_FORWARDED_HOST.match(_first(forwarded_host)):
+        host = _first(forwarded_host)
+    return f"{scheme}://{host}"
+
+
+class Upstream:
+    """One upstream service: its base URL and a pooled ClientSession (start/close)."""
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        *,
+        timeout_s: float = 5.0,
+        pool_size: int = 100,
+        keepalive_s: float = 30.0,
+    ) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self._base_path = URL(self.base_url).path.rstrip("/")
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._ready_timeout = aiohttp.ClientTimeout(total=min(timeout_s, READY_TIMEOUT_S))
+        self._pool_size = pool_size
+        self._keepalive_s = keepalive_s
+        self._session: aiohttp.ClientSession | None = None
+        self._msg_unreachable = f"The {name} service is unreachable."
+        self._msg_timeout = f"The {name} service did not answer in time."
+        self._msg_invalid = f"The {name} service sent an invalid response."
+
+    @classmethod
+    def from_settings(cls, name: str, base_url: str, settings: ProxySettings) -> Upstream:
+        return cls(
+            name,
+            base_url,
+            timeout_s=settings.upstream_timeout_s,
+            pool_size=settings.upstream_pool_size,
+            keepalive_s=settings.upstream_keepalive_s,
+        )
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(
+            limit=self._pool_size,
+            limit_per_host=0,
+            keepalive_timeout=self._keepalive_s,
+            ttl_dns_cache=10,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=self._timeout,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            raise_for_status=False,
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError(f"upstream {self.name} is not started")
+        return self._session
+
+    async def check(self) -> None:
+        """Readiness: the upstream's /status answers 200."""
+        try:
+            async with self.session.get(
+                self.base_url + "/status", timeout=self._ready_timeout, allow_redirects=False
+            ) as response:
+                if response.status != 200:
+                    raise RuntimeError(f"{self.name} /status answered {response.status}")
+        except TimeoutError:
+            raise RuntimeError(f"{self.name} did not answer in time") from None
+        except aiohttp.ClientError:
+            raise RuntimeError(f"{self.name} unreachable") from None
+
+    async def forward(self, request: web.Request) -> UpstreamAnswer:
+        """Send the request upstream as-is; ApiError 502/504 when that fails."""
+        body = await request.read() if request.body_exists else None
+        request_id = request.get("request_id") or uuid.uuid4().hex
+        headers = {REQUEST_ID_HEADER: request_id}
+        for name in FORWARDED_REQUEST_HEADERS:
+            value = request.headers.get(name)
+            if value is not None:
+                headers[name] = value
+        # raw_path keeps the client's percent-encoding (e.g. userId=a%2Bb@x.org).
+        url = URL(self.base_url + request.raw_path, encoded=True)
+        try:
+            async with self.session.request(
+                request.method, url, data=body, headers=headers, allow_redirects=False
+            ) as response:
+                payload = await response.read()
+                response_headers = response.headers
+                return UpstreamAnswer(
+                    status=response.status,
+                    body=payload,
+                    content_type=response_headers.get("Content-Type"),
+                    location=response_headers.get("Location"),
+                    retry_after=response_headers.get("Retry-After"),
+                )
+        except TimeoutError:
+            log.warning("%s %s: %s timed out", request.method, request.path, self.name)
+            raise ApiError(504, self._msg_timeout) from None
+        except aiohttp.ClientError as exc:
+            log.warning(
+                "%s %s: %s failed: %s", request.method, request.path, self.name, type(exc).__name__
+            )
+            raise ApiError(502, self._msg_unreachable) from None
+
+    def rewrite_location(self, location: str, request: web.Request) -> str:
+        """The upstream's Location as a URL of this BFF (same path, BFF scheme and host)."""
+        path_qs = URL(location, encoded=True).raw_path_qs
+        if self._base_path and path_qs.startswith(self._base_path + "/"):
+            path_qs = path_qs[len(self._base_path) :]
+        return public_base_url(request) + path_qs
+
+    def respond(
+        self, request: web.Request, answer: UpstreamAnswer, shape_as: ResourceKind | None = None
+    ) -> web.Response:
+        """The client's response: relayed status/body, mobile shaping of single GETs."""
+        body = answer.body
+        is_json = is_json_content_type(answer.content_type)
+        if body and not is_json:
+            log.warning(
+                "%s %s: %s answered %d with %s, not JSON",
+                request.method, request.path, self.name, answer.status, answer.content_type,
+            )
+            raise ApiError(502, self._msg_invalid)
+        client: ClientType = request.get(CLIENT_TYPE_KEY, ClientType.DESKTOP)
+        if answer.status == 200 and body and needs_shaping(shape_as, client, request.method):
+            try:
+                body = orjson.dumps(shape(shape_as, client, request.method, orjson.loads(body)))
+            except orjson.JSONDecodeError:
+                raise ApiError(502, self._msg_invalid) from None
+        headers: dict[str, str] = {}
+        if answer.content_type is not None and body:
+            headers["Content-Type"] = answer.content_type
+        if answer.location is not None:
+            headers["Location"] = self.rewrite_location(answer.location, request)
+        if answer.retry_after is not None:
+            headers["Retry-After"] = answer.retry_after
+        return web.Response(status=answer.status, body=body or None, headers=headers)
+
+    async def relay(
+        self, request: web.Request, shape_as: ResourceKind | None = None
+    ) -> web.Response:
+        return self.respond(request, await self.forward(request), shape_as)
+
+
+def upstream_context(
+    upstream: Upstream,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup context opening the upstream's pooled session for the app's lifetime."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        await upstream.start()
+        try:
+            yield
+        finally:
+            await upstream.close()
+
+    return context
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyRoute:
+    """A BFF route forwarded as-is; `shape_as` names the single resource a GET returns."""
+
+    method: str
+    path: str
+    shape_as: ResourceKind | None = None
+
+
+def add_proxy_routes(
+    app: web.Application, upstream_key: web.AppKey[Upstream], routes: tuple[ProxyRoute, ...]
+) -> None:
+    for route in routes:
+        app.router.add_route(route.method, route.path, _proxy_handler(upstream_key, route.shape_as))
+
+
+def _proxy_handler(
+    upstream_key: web.AppKey[Upstream], shape_as: ResourceKind | None
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        return await request.app[upstream_key].relay(request, shape_as)
+
+    return handler
