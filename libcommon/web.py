@@ -37,6 +37,7 @@ ReadyCheck = Callable[[], Awaitable[object]]
 SETTINGS_KEY = web.AppKey("settings", ServiceSettings)
 SERVICE_NAME_KEY = web.AppKey("service_name", str)
 READY_CHECKS_KEY = web.AppKey("ready_checks", dict[str, ReadyCheck])
+REQUEST_ID_KEY = web.RequestKey("request_id", str)
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -63,7 +64,7 @@ def _error_response(
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
     request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-    request["request_id"] = request_id
+    request[REQUEST_ID_KEY] = request_id
     token = request_id_var.set(request_id)
     try:
         response = await handler(request)
@@ -74,9 +75,9 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
 
 
 def _route_label(request: web.Request) -> str:
-    route = request.match_info.route
-    resource = route.resource
-    if resource is None or route.status is not None:  # type: ignore[attr-defined]
+    match_info = request.match_info
+    resource = match_info.route.resource
+    if resource is None or match_info.http_exception is not None:
         return "unmatched"
     return resource.canonical
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import aiomysql
 import pymysql
+from pymysql.constants import CLIENT
 
 from libcommon.db.base import (
     DatabaseError,
@@ -96,6 +97,9 @@ class MysqlDatabase:
             "db": url.database,
             "charset": "utf8mb4",
             "autocommit": True,
+            # rowcount = rows matched, not changed: an UPDATE that rewrites identical values
+            # must still tell "found" from "missing".
+            "client_flag": CLIENT.FOUND_ROWS,
             "connect_timeout": connect_timeout_s,
             # Start even when the server is down; /ready reports it and the pool fills later.
             "minsize": 0,

@@ -1,0 +1,1 @@
+"""Book service: the catalog over MySQL (or SQLite), plus related books via the breaker."""

@@ -1,0 +1,29 @@
+"""Book service wiring."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from libcommon.dbapp import DB_KEY, database_ctx
+from libcommon.web import create_base_app
+from svc_book.repository import BookRepository
+from svc_book.routes import BOOKS_KEY, setup_routes
+from svc_book.settings import Settings
+
+OPENAPI = Path(__file__).with_name("openapi.yaml")
+
+
+async def _repository_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[BOOKS_KEY] = BookRepository(app[DB_KEY])
+    yield
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = create_base_app(settings, name="svc_book", openapi=OPENAPI)
+    app.cleanup_ctx.append(database_ctx("svc_book", settings))
+    app.cleanup_ctx.append(_repository_ctx)
+    setup_routes(app)
+    return app

@@ -1,0 +1,94 @@
+"""Book service HTTP handlers: parse, call, shape, return."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from aiohttp import web
+
+from libcommon.db import DuplicateKeyError
+from libcommon.errors import ApiError
+from libcommon.jsonio import json_response, read_json
+from libcommon.urls import public_url
+from libcommon.validation import parse_model
+from svc_book.models import Book, BookQuery, is_valid_isbn
+from svc_book.repository import BookRepository
+
+BOOKS_KEY = web.AppKey("books", BookRepository)
+
+DUPLICATE_ISBN = "This ISBN already exists in the system."
+
+
+def _not_found(isbn: str) -> ApiError:
+    return ApiError(404, f"No book with ISBN {isbn}.")
+
+
+def encode_cursor(isbn: str) -> str:
+    return base64.urlsafe_b64encode(isbn.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        isbn = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        isbn = ""
+    if not is_valid_isbn(isbn):
+        raise ApiError(400, "cursor is not valid: use the `next` value of a previous page.")
+    return isbn
+
+
+async def create_book(request: web.Request) -> web.Response:
+    book = parse_model(Book, await read_json(request))
+    try:
+        await request.app[BOOKS_KEY].add(book)
+    except DuplicateKeyError:
+        raise ApiError(422, DUPLICATE_ISBN) from None
+    location = public_url(request, "books", book.isbn)
+    return json_response(book.to_json(), status=201, headers={"Location": location})
+
+
+async def update_book(request: web.Request) -> web.Response:
+    isbn = request.match_info["isbn"]
+    book = parse_model(Book, await read_json(request))
+    if book.isbn != isbn:
+        raise ApiError(400, "The ISBN in the body must match the ISBN in the path.")
+    if not await request.app[BOOKS_KEY].update(book):
+        raise _not_found(isbn)
+    return json_response(book.to_json())
+
+
+async def get_book(request: web.Request) -> web.Response:
+    isbn = request.match_info["isbn"]
+    book = await request.app[BOOKS_KEY].get(isbn) if is_valid_isbn(isbn) else None
+    if book is None:
+        raise _not_found(isbn)
+    return json_response(book.to_json())
+
+
+async def delete_book(request: web.Request) -> web.Response:
+    isbn = request.match_info["isbn"]
+    if not (is_valid_isbn(isbn) and await request.app[BOOKS_KEY].delete(isbn)):
+        raise _not_found(isbn)
+    return web.Response(status=204)
+
+
+async def list_books(request: web.Request) -> web.Response:
+    query = parse_model(BookQuery, dict(request.query))
+    after = decode_cursor(query.cursor) if query.cursor else None
+    books, more = await request.app[BOOKS_KEY].list(
+        limit=query.limit, after_isbn=after, q=query.q, author=query.author, genre=query.genre
+    )
+    next_cursor = encode_cursor(books[-1].isbn) if more and books else None
+    return json_response({"items": [book.to_json() for book in books], "next": next_cursor})
+
+
+def setup_routes(app: web.Application) -> None:
+    router = app.router
+    router.add_post("/books", create_book)
+    router.add_get("/books", list_books, allow_head=False)
+    # /books/isbn/{isbn} before /books/{isbn}/...: aiohttp matches in registration order.
+    router.add_get("/books/isbn/{isbn}", get_book, allow_head=False)
+    router.add_get("/books/{isbn}", get_book, allow_head=False)
+    router.add_put("/books/{isbn}", update_book)
+    router.add_delete("/books/{isbn}", delete_book)

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from svc_book.app import create_app
+from svc_book.settings import Settings
+
+
+def book(isbn: str = "978-0321815736", **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "ISBN": isbn,
+        "title": "Software Architecture in Practice",
+        "Author": "Bass, L.",
+        "description": "seminal book on software architecture",
+        "genre": "non-fiction",
+        "price": 59.95,
+        "quantity": 106,
+    }
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture(params=["mysql", "sqlite"])
+def book_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    if request.param == "mysql":
+        make: Callable[[], str] = request.getfixturevalue("mysql_database")
+        url = make()
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path}/books.db"
+    return Settings(
+        database_url=url,
+        migrate_on_start="true",
+        breaker_state_file=str(tmp_path / "breaker.json"),
+        access_log=False,
+    )
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, book_settings: Settings) -> TestClient:  # type: ignore[type-arg]
+    return await aiohttp_client(create_app(book_settings))
