@@ -18,13 +18,15 @@ from aiohttp.typedefs import Handler, Middleware
 
 from libcommon.errors import ApiError
 
-CLIENT_TYPE_KEY = "client_type"
 MOBILE_MARKER = "Mobile"
 
 
 class ClientType(enum.Enum):
     DESKTOP = "desktop"
     MOBILE = "mobile"
+
+
+CLIENT_TYPE_KEY = web.RequestKey("client_type", ClientType)
 
 
 class ResourceKind(enum.Enum):

@@ -1,0 +1,362 @@
+"""JWT rules at both BFFs: the attack table (all 401), valid tokens, settings, unsigned mode."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from pydantic import ValidationError
+
+from libcommon.jwt_auth import JwtVerifier, TokenRejected, bearer_token, parse_subjects
+from libcommon.settings import load_settings
+from tests.bff.conftest import BOOK_BFF, DESKTOP_UA, DROP, SECRET, Bff, MakeClient, make_token
+from tests.bff.upstream import BOOK, CUSTOMER, FakeService
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@cache
+def rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def tampered() -> str:
+    header, _, signature = make_token(sub="starlord").split(".")
+    forged = {"sub": "groot", "iss": "cmu.edu", "exp": time.time() + 10**6}
+    return f"{header}.{b64(json.dumps(forged).encode())}.{signature}"
+
+
+def none_alg_stripped() -> str:
+    _, payload, _ = make_token().split(".")
+    header = b64(b'{"alg":"none","typ":"JWT"}')
+    return f"{header}.{payload}."
+
+
+def bearer(token: str) -> str:
+    return f"Bearer {token}"
+
+
+# (case, Authorization header values: none, one, or several)
+ATTACKS: list[tuple[str, Callable[[], list[str]]]] = [
+    ("no header", lambda: []),
+    ("wrong scheme Basic", lambda: ["Basic " + base64.b64encode(b"starlord:pw").decode()]),
+    ("wrong scheme Token", lambda: ["Token " + make_token()]),
+    ("token without scheme", lambda: [make_token()]),
+    ("scheme only", lambda: ["Bearer"]),
+    ("empty token", lambda: ["Bearer    "]),
+    ("garbage", lambda: ["Bearer garbage"]),
+    ("garbage with dots", lambda: ["Bearer a.b.c"]),
+    ("two segments", lambda: [bearer(".".join(make_token().split(".")[:2]))]),
+    ("four segments", lambda: [bearer(make_token() + ".xyz")]),
+    ("token with space", lambda: [bearer(make_token() + " extra")]),
+    ("alg none", lambda: [bearer(jwt.encode({"sub": "starlord", "iss": "cmu.edu",
+                                               "exp": time.time() + 3600}, None,
+                                              algorithm="none"))]),
+    ("alg none, signature stripped", lambda: [bearer(none_alg_stripped())]),
+    ("HS512", lambda: [bearer(make_token(algorithm="HS512"))]),
+    ("RS256 header", lambda: [bearer(make_token(secret=rsa_key(), algorithm="RS256"))]),
+    ("wrong secret", lambda: [bearer(make_token(secret="another-secret-0123456789-abcdefghij"))]),
+    ("tampered payload, old signature", lambda: [bearer(tampered())]),
+    ("expired", lambda: [bearer(make_token(exp=time.time() - 60))]),
+    ("expired just now", lambda: [bearer(make_token(exp=int(time.time()) - 1))]),
+    ("exp missing", lambda: [bearer(make_token(exp=DROP))]),
+    ("exp as a string", lambda: [bearer(make_token(exp=str(int(time.time()) + 3600)))]),
+    ("exp true", lambda: [bearer(make_token(exp=True))]),
+    ("exp null", lambda: [bearer(make_token(exp=None))]),
+    ("exp Infinity", lambda: [bearer(make_token(exp=float("inf")))]),
+    ("iss missing", lambda: [bearer(make_token(iss=DROP))]),
+    ("iss wrong", lambda: [bearer(make_token(iss="evil.edu"))]),
+    ("iss other case", lambda: [bearer(make_token(iss="CMU.edu"))]),
+    ("sub missing", lambda: [bearer(make_token(sub=DROP))]),
+    ("sub not allowed", lambda: [bearer(make_token(sub="thanos"))]),
+    ("sub not a string", lambda: [bearer(make_token(sub=["starlord"]))]),
+    ("sub with spaces", lambda: [bearer(make_token(sub=" starlord"))]),
+    ("nbf in the future", lambda: [bearer(make_token(nbf=time.time() + 600))]),
+    ("nbf as a string", lambda: [bearer(make_token(nbf=str(int(time.time()) - 10)))]),
+    ("two Authorization headers", lambda: [bearer(make_token()), bearer(make_token())]),
+]
+
+
+def script_single_resources(upstream: FakeService) -> None:
+    upstream.answer("GET", "/books/978-0321815736", json=BOOK)
+    upstream.answer("GET", "/customers/7", json=CUSTOMER)
+
+
+@pytest.mark.parametrize(("case", "authorization"), ATTACKS, ids=[case for case, _ in ATTACKS])
+async def test_attack_gets_401(
+    bff: Bff, make_client: MakeClient, upstream: FakeService,
+    case: str, authorization: Callable[[], list[str]],
+) -> None:
+    script_single_resources(upstream)
+    client = await make_client(bff)
+    values = authorization()
+    request_headers = [("User-Agent", DESKTOP_UA)] + [("Authorization", v) for v in values]
+
+    response = await client.get(bff.get_path, headers=request_headers)
+
+    assert response.status == 401, case
+    body = await response.json()
+    assert set(body) == {"message"} and body["message"]
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    text = await response.text()
+    for value in values:
+        token = value.partition(" ")[2] or value
+        if len(token) > 8:
+            assert token not in text
+    assert upstream.seen == []
+
+
+VALID: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+    # (case, token claims, settings overrides)
+    *[(f"sub {name}", {"sub": name}, {}) for name in ("starlord", "gamora", "drax", "rocket",
+                                                      "groot")],
+    ("integer exp", {"exp": int(time.time()) + 3600}, {}),
+    ("nbf in the past", {"nbf": time.time() - 5}, {}),
+    ("extra claims (aud, iat, jti)", {"aud": "someone", "iat": time.time(), "jti": "x1"}, {}),
+    ("custom subjects, spaces ignored", {"sub": "nebula"},
+     {"jwt_allowed_subjects": " thanos ,nebula,, "}),
+    ("custom issuer", {"iss": "example.org"}, {"jwt_issuer": "example.org"}),
+    ("leeway covers a just-expired token", {"exp": time.time() - 5}, {"jwt_leeway_s": 30}),
+]
+
+
+@pytest.mark.parametrize(("case", "claims", "overrides"), VALID, ids=[c for c, _, _ in VALID])
+async def test_valid_token_passes_and_is_not_forwarded(
+    bff: Bff, make_client: MakeClient, upstream: FakeService,
+    case: str, claims: dict[str, Any], overrides: dict[str, Any],
+) -> None:
+    script_single_resources(upstream)
+    client = await make_client(bff, **overrides)
+
+    response = await client.get(
+        bff.get_path, headers={"Authorization": bearer(make_token(**claims)), "User-Agent": "x"}
+    )
+
+    assert response.status == 200, await response.text()
+    assert len(upstream.seen) == 1
+    assert "Authorization" not in upstream.seen[0].headers
+
+
+async def test_scheme_is_case_insensitive(
+    bff: Bff, make_client: MakeClient, upstream: FakeService
+) -> None:
+    script_single_resources(upstream)
+    client = await make_client(bff)
+    response = await client.get(
+        bff.get_path, headers={"Authorization": "bearer " + make_token(), "User-Agent": "x"}
+    )
+    assert response.status == 200
+
+
+async def test_custom_subjects_replace_the_defaults(
+    bff: Bff, make_client: MakeClient, upstream: FakeService
+) -> None:
+    client = await make_client(bff, jwt_allowed_subjects="nebula")
+    response = await client.get(
+        bff.get_path, headers={"Authorization": bearer(make_token()), "User-Agent": "x"}
+    )
+    assert response.status == 401
+    assert (await response.json())["message"] == "Token subject is not allowed."
+
+
+async def test_jwt_is_checked_before_user_agent(bff: Bff, make_client: MakeClient) -> None:
+    client = await make_client(bff)
+    response = await client.get(bff.get_path, skip_auto_headers=["User-Agent"])
+    assert response.status == 401
+
+
+@pytest.mark.parametrize("user_agent", [None, "", "   "], ids=["missing", "empty", "blank"])
+async def test_user_agent_required_after_a_valid_token(
+    bff: Bff, make_client: MakeClient, upstream: FakeService, user_agent: str | None
+) -> None:
+    client = await make_client(bff)
+    request_headers = {"Authorization": bearer(make_token())}
+    if user_agent is not None:
+        request_headers["User-Agent"] = user_agent
+    response = await client.get(
+        bff.get_path, headers=request_headers, skip_auto_headers=["User-Agent"]
+    )
+    assert response.status == 400
+    assert (await response.json()) == {"message": "User-Agent header is required."}
+    assert upstream.seen == []
+
+
+@pytest.mark.parametrize("path", ["/status", "/ready", "/metrics", "/openapi.json"])
+async def test_operational_routes_need_no_token_nor_user_agent(
+    bff: Bff, make_client: MakeClient, path: str
+) -> None:
+    client = await make_client(bff)
+    response = await client.get(path, skip_auto_headers=["User-Agent"])
+    assert response.status == 200
+
+
+async def test_unknown_route_needs_a_token_too(bff: Bff, make_client: MakeClient) -> None:
+    client = await make_client(bff)
+    response = await client.get("/admin")
+    assert response.status == 401
+
+
+# --- settings ------------------------------------------------------------------------------
+
+
+def test_secret_shorter_than_32_bytes_is_refused() -> None:
+    with pytest.raises(ValidationError, match="at least 32 bytes"):
+        BOOK_BFF.settings("http://127.0.0.1:1", jwt_secret="x" * 31)
+
+
+def test_secret_of_32_multibyte_characters_counts_bytes() -> None:
+    settings = BOOK_BFF.settings("http://127.0.0.1:1", jwt_secret="é" * 16)  # 32 bytes
+    assert settings.jwt_secret.get_secret_value() == "é" * 16
+
+
+def test_missing_secret_stops_start_up_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("JWT_SECRET", raising=False)
+    with pytest.raises(SystemExit):
+        load_settings(BOOK_BFF.settings_cls)
+    assert "JWT_SECRET" in capsys.readouterr().err
+
+
+def test_short_secret_from_env_stops_start_up_without_echoing_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("JWT_SECRET", "too-short-secret-value")
+    with pytest.raises(SystemExit):
+        load_settings(BOOK_BFF.settings_cls)
+    err = capsys.readouterr().err
+    assert "JWT_SECRET" in err and "too-short-secret-value" not in err
+
+
+def test_env_names_and_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JWT_SECRET", SECRET)
+    monkeypatch.setenv("JWT_ALLOWED_SUBJECTS", "a, b")
+    monkeypatch.setenv("BOOK_SERVICE_URL", "http://book:3000")
+    settings = load_settings(BOOK_BFF.settings_cls)
+    assert settings.port == 8080
+    assert settings.book_service_url == "http://book:3000"
+    assert settings.jwt_issuer == "cmu.edu"
+    assert parse_subjects(settings.jwt_allowed_subjects) == {"a", "b"}
+    assert settings.jwt_verify_signature is True
+    assert settings.upstream_timeout_s == 5.0
+    assert settings.upstream_timeout_s > 3.0  # above the Book service's breaker timeout
+
+
+def test_empty_subject_list_is_refused() -> None:
+    with pytest.raises(ValidationError, match="at least one subject"):
+        BOOK_BFF.settings("http://127.0.0.1:1", jwt_allowed_subjects=" , ")
+
+
+def test_default_subjects() -> None:
+    settings = BOOK_BFF.settings("http://127.0.0.1:1")
+    assert parse_subjects(settings.jwt_allowed_subjects) == {
+        "starlord", "gamora", "drax", "rocket", "groot"
+    }
+
+
+# --- signature checking turned off ---------------------------------------------------------
+
+
+async def test_unsigned_mode_accepts_any_signature_but_checks_claims(
+    bff: Bff, make_client: MakeClient, upstream: FakeService, caplog: pytest.LogCaptureFixture
+) -> None:
+    script_single_resources(upstream)
+    caplog.set_level(logging.WARNING, logger="libcommon.jwt_auth")
+    client = await make_client(bff, jwt_secret=None, jwt_verify_signature=False)
+    assert any("NOT checked" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+
+    foreign = make_token(secret="another-secret-0123456789-abcdefghij")
+    unsigned = jwt.encode(
+        {"sub": "drax", "iss": "cmu.edu", "exp": time.time() + 60}, None, algorithm="none"
+    )
+    for token in (foreign, unsigned):
+        response = await client.get(
+            bff.get_path, headers={"Authorization": bearer(token), "User-Agent": "x"}
+        )
+        assert response.status == 200
+    assert sum("UNVERIFIED" in r.getMessage() for r in caplog.records) == 2
+
+    for token in (
+        make_token(exp=time.time() - 60),
+        make_token(sub="thanos"),
+        make_token(exp="9999999999"),
+        "garbage",
+    ):
+        response = await client.get(
+            bff.get_path, headers={"Authorization": bearer(token), "User-Agent": "x"}
+        )
+        assert response.status == 401
+
+
+def test_signed_mode_logs_no_warning(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="libcommon.jwt_auth")
+    JwtVerifier.from_settings(BOOK_BFF.settings("http://127.0.0.1:1"))
+    assert caplog.records == []
+
+
+# --- verifier unit tests -------------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_cached_token_is_rejected_once_expired() -> None:
+    clock = FakeClock(1_000_000.0)
+    verifier = JwtVerifier(
+        secret=SECRET, issuer="cmu.edu", allowed_subjects={"drax"}, clock=clock
+    )
+    token = make_token(sub="drax", exp=1_000_100)
+    assert verifier.verify(token)["sub"] == "drax"
+    assert verifier.verify(token)["sub"] == "drax"  # from the cache
+    clock.now = 1_000_100.0
+    with pytest.raises(TokenRejected, match="expired"):
+        verifier.verify(token)
+
+
+def test_nbf_leeway() -> None:
+    clock = FakeClock(1_000_000.0)
+    token = make_token(sub="drax", exp=1_000_100, nbf=1_000_010)
+    strict = JwtVerifier(secret=SECRET, issuer="cmu.edu", allowed_subjects={"drax"}, clock=clock)
+    lenient = JwtVerifier(
+        secret=SECRET, issuer="cmu.edu", allowed_subjects={"drax"}, clock=clock, leeway_s=30
+    )
+    with pytest.raises(TokenRejected, match="not valid yet"):
+        strict.verify(token)
+    assert lenient.verify(token)["sub"] == "drax"
+
+
+def test_verifier_refuses_a_short_secret() -> None:
+    with pytest.raises(ValueError, match="32 bytes"):
+        JwtVerifier(secret="short", issuer="cmu.edu", allowed_subjects={"drax"})
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [(["Bearer abc"], "abc"), (["bearer abc"], "abc"), (["BEARER  abc "], "abc")],
+)
+def test_bearer_token_parsing(values: list[str], expected: str) -> None:
+    assert bearer_token(values) == expected
+
+
+@pytest.mark.parametrize(
+    "values", [[], ["Bearer"], ["Bearer "], ["Basic abc"], ["abc"], ["Bearer a b"], ["Bearer a", "Bearer a"]]
+)
+def test_bearer_token_rejections(values: list[str]) -> None:
+    with pytest.raises(TokenRejected):
+        bearer_token(values)
