@@ -1,0 +1,130 @@
+"""The shared app: settings errors, JSON errors, body limit, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from libcommon.errors import ApiError
+from libcommon.jsonio import json_response
+from libcommon.settings import ServiceSettings
+from libcommon.web import add_ready_check, create_base_app
+from tests.fixtures.procs import ROOT, free_port, wait_http
+
+
+def make_app(**overrides: Any) -> web.Application:
+    app = create_base_app(ServiceSettings(access_log=False, **overrides), name="test")
+
+    async def boom(request: web.Request) -> web.Response:
+        raise RuntimeError("secret: password=hunter2 at /srv/app.py line 3")
+
+    async def api_error(request: web.Request) -> web.Response:
+        raise ApiError(409, "conflict here", errors=[{"field": "x", "message": "bad"}])
+
+    async def echo(request: web.Request) -> web.Response:
+        return json_response({"size": len(await request.read())})
+
+    app.router.add_get("/boom", boom)
+    app.router.add_get("/api-error", api_error)
+    app.router.add_post("/echo", echo)
+    return app
+
+
+async def test_unhandled_errors_hide_internals(aiohttp_client: Any) -> None:
+    client = await aiohttp_client(make_app())
+    response = await client.get("/boom")
+    assert response.status == 500
+    body = await response.json()
+    assert body == {"message": "Internal server error."}
+
+
+async def test_api_error_body(aiohttp_client: Any) -> None:
+    client = await aiohttp_client(make_app())
+    response = await client.get("/api-error")
+    assert response.status == 409
+    assert await response.json() == {
+        "message": "conflict here", "errors": [{"field": "x", "message": "bad"}]}
+
+
+async def test_body_limit_is_configurable(aiohttp_client: Any) -> None:
+    client = await aiohttp_client(make_app(max_body_bytes=2048))
+    assert (await client.post("/echo", data=b"x" * 2048)).status == 200
+    too_big = await client.post("/echo", data=b"x" * 2049)
+    assert too_big.status == 413
+    assert (await too_big.json())["message"] == "Request body too large."
+
+
+async def test_ready_reports_each_check(aiohttp_client: Any) -> None:
+    app = make_app()
+
+    async def healthy() -> None:
+        return None
+
+    async def broken() -> None:
+        raise ConnectionRefusedError("broker unreachable")
+
+    add_ready_check(app, "db", healthy)
+    add_ready_check(app, "broker", broken)
+    client = await aiohttp_client(app)
+    response = await client.get("/ready")
+    assert response.status == 503
+    assert await response.json() == {
+        "status": "unavailable", "checks": {"db": "ok", "broker": "broker unreachable"}}
+
+
+def test_bad_setting_stops_with_one_line_naming_the_variable() -> None:
+    env = {**os.environ, "PORT": "not-a-port", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-m", "svc_book"], env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("configuration error: PORT:")
+
+
+SLOW_APP = """
+import asyncio
+from aiohttp import web
+from libcommon.settings import ServiceSettings
+from libcommon.web import create_base_app, run_service
+
+def create_app(settings):
+    app = create_base_app(settings, name="slow")
+    async def slow(request):
+        await asyncio.sleep(1.0)
+        return web.Response(text="finished")
+    app.router.add_get("/slow", slow)
+    return app
+
+run_service(create_app, ServiceSettings(), name="slow")
+"""
+
+
+async def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path) -> None:
+    port = free_port()
+    script = tmp_path / "slow_app.py"
+    script.write_text(SLOW_APP)
+    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "PYTHONPATH": str(ROOT),
+           "SHUTDOWN_TIMEOUT_S": "5"}
+    proc = subprocess.Popen([sys.executable, str(script)], env=env, cwd=ROOT)
+    try:
+        await asyncio.to_thread(wait_http, f"http://127.0.0.1:{port}/status", 20.0, proc)
+        async with aiohttp.ClientSession() as session:
+            request = asyncio.create_task(session.get(f"http://127.0.0.1:{port}/slow"))
+            await asyncio.sleep(0.3)
+            proc.send_signal(signal.SIGTERM)
+            response = await request
+            assert response.status == 200
+            assert await response.text() == "finished"
+        assert await asyncio.to_thread(proc.wait, 10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
