@@ -1,0 +1,1 @@
+"""Customer service: customers over MySQL (or SQLite), with a registered event per new customer."""

@@ -1,0 +1,6 @@
+from libcommon.settings import load_settings
+from libcommon.web import run_service
+from svc_customer.app import create_app
+from svc_customer.settings import Settings
+
+run_service(create_app, load_settings(Settings), name="svc_customer")

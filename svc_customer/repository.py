@@ -1,0 +1,97 @@
+"""Customers in SQL. userId uniqueness is the unique key's job, never a check-then-insert."""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+
+from libcommon.db import Database, Executor, Row
+from libcommon.events import build_customer_registered
+from svc_customer.models import Customer, CustomerData, user_id_key
+
+_COLUMNS = "id, user_id, name, phone, address, address2, city, state, zipcode"
+_SELECT = f"SELECT {_COLUMNS} FROM customers"  # noqa: S608 - constant
+_INSERT = (
+    "INSERT INTO customers (user_id, user_id_key, name, phone, address, address2, city, state, "
+    "zipcode) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+_UPDATE = (
+    "UPDATE customers SET user_id = %s, user_id_key = %s, name = %s, phone = %s, address = %s, "
+    "address2 = %s, city = %s, state = %s, zipcode = %s WHERE id = %s"
+)
+_DELETE = "DELETE FROM customers WHERE id = %s"
+_INSERT_OUTBOX = (
+    "INSERT INTO outbox (event_id, topic, msg_key, payload, headers, created_at_ms) "
+    "VALUES (%s, %s, %s, %s, %s, %s)"
+)
+
+
+def _customer(row: Row) -> Customer:
+    return Customer.model_construct(
+        id=int(row["id"]),
+        user_id=row["user_id"],
+        name=row["name"],
+        phone=row["phone"],
+        address=row["address"],
+        address2=row["address2"],
+        city=row["city"],
+        state=row["state"],
+        zipcode=row["zipcode"],
+    )
+
+
+def _values(data: CustomerData) -> tuple[str | None, ...]:
+    return (data.user_id, user_id_key(data.user_id), data.name, data.phone, data.address,
+            data.address2, data.city, data.state, data.zipcode)
+
+
+async def enqueue(
+    tx: Executor, *, topic: str, key: str | None, payload: bytes, headers: dict[str, str],
+    event_id: str,
+) -> None:
+    await tx.execute(
+        _INSERT_OUTBOX,
+        (event_id, topic, key, payload, orjson.dumps(headers).decode(), int(time.time() * 1000)),
+    )
+
+
+class CustomerRepository:
+    def __init__(self, db: Database, *, topic: str) -> None:
+        self._db = db
+        self._topic = topic
+
+    async def get(self, customer_id: int) -> Customer | None:
+        row = await self._db.fetch_one(f"{_SELECT} WHERE id = %s", (customer_id,))
+        return _customer(row) if row else None
+
+    async def find_by_user_id(self, user_id: str) -> Customer | None:
+        """Case-insensitive (see `user_id_key`)."""
+        row = await self._db.fetch_one(f"{_SELECT} WHERE user_id_key = %s", (user_id_key(user_id),))
+        return _customer(row) if row else None
+
+    async def register(self, data: CustomerData) -> Customer:
+        """Store a new customer and its registered event in one transaction.
+
+        Raises DuplicateKeyError (nothing stored) when the userId is taken.
+        """
+        async with self._db.transaction() as tx:
+            result = await tx.execute(_INSERT, _values(data))
+            assert result.lastrowid is not None
+            customer = Customer.stored(result.lastrowid, data)
+            event = build_customer_registered(customer.to_json())
+            await enqueue(tx, topic=self._topic, key=event.key, payload=event.value,
+                          headers=event.headers, event_id=event.event_id)
+        return customer
+
+    async def update(self, customer_id: int, data: CustomerData) -> Customer | None:
+        """Replace every field; None when there is no such customer.
+
+        Raises DuplicateKeyError when another customer has the userId.
+        """
+        result = await self._db.execute(_UPDATE, (*_values(data), customer_id))
+        return Customer.stored(customer_id, data) if result.rowcount > 0 else None
+
+    async def delete(self, customer_id: int) -> bool:
+        result = await self._db.execute(_DELETE, (customer_id,))
+        return result.rowcount > 0

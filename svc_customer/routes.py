@@ -1,0 +1,82 @@
+"""Customer service HTTP handlers: parse, call, shape, return."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+
+from libcommon.db import DuplicateKeyError
+from libcommon.errors import ApiError
+from libcommon.jsonio import json_response, read_json
+from libcommon.urls import public_url
+from libcommon.validation import parse_model
+from svc_customer.models import CustomerData, UserIdQuery, parse_customer_id
+from svc_customer.repository import CustomerRepository
+
+CUSTOMERS_KEY = web.AppKey("customers", CustomerRepository)
+# Called after a customer and its event are committed (wakes the outbox relay).
+AFTER_REGISTER_KEY = web.AppKey("after_register", list[Callable[[], None]])
+
+DUPLICATE_USER_ID = "This user ID already exists in the system."
+
+
+def _not_found(customer_id: int) -> ApiError:
+    return ApiError(404, f"No customer with id {customer_id}.")
+
+
+async def create_customer(request: web.Request) -> web.Response:
+    data = parse_model(CustomerData, await read_json(request))
+    try:
+        customer = await request.app[CUSTOMERS_KEY].register(data)
+    except DuplicateKeyError:
+        raise ApiError(422, DUPLICATE_USER_ID) from None
+    for callback in request.app[AFTER_REGISTER_KEY]:
+        callback()
+    location = public_url(request, "customers", str(customer.id))
+    return json_response(customer.to_json(), status=201, headers={"Location": location})
+
+
+async def get_customer(request: web.Request) -> web.Response:
+    customer_id = parse_customer_id(request.match_info["id"])
+    customer = await request.app[CUSTOMERS_KEY].get(customer_id)
+    if customer is None:
+        raise _not_found(customer_id)
+    return json_response(customer.to_json())
+
+
+async def find_customer(request: web.Request) -> web.Response:
+    query = parse_model(UserIdQuery, dict(request.query))
+    customer = await request.app[CUSTOMERS_KEY].find_by_user_id(query.user_id)
+    if customer is None:
+        raise ApiError(404, f"No customer with userId {query.user_id}.")
+    return json_response(customer.to_json())
+
+
+async def update_customer(request: web.Request) -> web.Response:
+    customer_id = parse_customer_id(request.match_info["id"])
+    data = parse_model(CustomerData, await read_json(request))
+    try:
+        customer = await request.app[CUSTOMERS_KEY].update(customer_id, data)
+    except DuplicateKeyError:
+        raise ApiError(422, DUPLICATE_USER_ID) from None
+    if customer is None:
+        raise _not_found(customer_id)
+    return json_response(customer.to_json())
+
+
+async def delete_customer(request: web.Request) -> web.Response:
+    customer_id = parse_customer_id(request.match_info["id"])
+    if not await request.app[CUSTOMERS_KEY].delete(customer_id):
+        raise _not_found(customer_id)
+    return web.Response(status=204)
+
+
+def setup_routes(app: web.Application) -> None:
+    app[AFTER_REGISTER_KEY] = []
+    router = app.router
+    router.add_post("/customers", create_customer)
+    router.add_get("/customers", find_customer, allow_head=False)
+    router.add_get("/customers/{id}", get_customer, allow_head=False)
+    router.add_put("/customers/{id}", update_customer)
+    router.add_delete("/customers/{id}", delete_customer)

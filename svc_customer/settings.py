@@ -1,0 +1,13 @@
+"""Customer service configuration (environment variables)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from libcommon.kafka import KafkaSettings
+from libcommon.settings import DatabaseSettings, ServiceSettings
+
+
+class Settings(ServiceSettings, DatabaseSettings, KafkaSettings):
+    port: int = Field(default=3001, ge=0, le=65535)
+    database_url: str = "sqlite+aiosqlite:///var/customers.db"

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from libcommon.db import Database, connect
+from svc_customer.app import create_app
+from svc_customer.settings import Settings
+
+
+def customer(user_id: str = "starlord2002@gmail.com", **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "userId": user_id,
+        "name": "Star Lord",
+        "phone": "+14122144122",
+        "address": "48 Galaxy Rd",
+        "address2": "suite 4",
+        "city": "Fargo",
+        "state": "ND",
+        "zipcode": "58102",
+    }
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture(params=["mysql", "sqlite"])
+def customer_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    if request.param == "mysql":
+        make: Callable[[], str] = request.getfixturevalue("mysql_database")
+        url = make()
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path}/customers.db"
+    return Settings(database_url=url, migrate_on_start="true", access_log=False)
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, customer_settings: Settings) -> TestClient:  # type: ignore[type-arg]
+    return await aiohttp_client(create_app(customer_settings))
+
+
+@pytest.fixture
+async def db(client: TestClient, customer_settings: Settings) -> AsyncIterator[Database]:  # type: ignore[type-arg]
+    """A second connection to the app's database, to look at the rows directly."""
+    database = await connect(customer_settings.database_url)
+    yield database
+    await database.close()
