@@ -1,0 +1,1 @@
+"""CRM: consumes customer.registered events and sends each new customer a welcome e-mail."""

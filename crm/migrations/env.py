@@ -1,0 +1,3 @@
+from libcommon.migrate import run_env
+
+run_env()
