@@ -25,10 +25,10 @@ from yarl import URL
 
 from libcommon.client_type import CLIENT_TYPE_KEY, ClientType, ResourceKind, needs_shaping, shape
 from libcommon.errors import ApiError
+from libcommon.web import REQUEST_ID_HEADER, REQUEST_ID_KEY
 
 log = logging.getLogger("libcommon.proxy")
 
-REQUEST_ID_HEADER = "X-Request-ID"
 # Whitelist: everything else (Authorization, Connection, Keep-Alive, TE, Upgrade, Cookie,
 # Host, Content-Length, Transfer-Encoding, ...) stays at the BFF.
 FORWARDED_REQUEST_HEADERS = ("Content-Type", "Accept", "User-Agent")
@@ -158,7 +158,8 @@ class Upstream:
     async def forward(self, request: web.Request) -> UpstreamAnswer:
         """Send the request upstream as-is; ApiError 502/504 when that fails."""
         body = await request.read() if request.body_exists else None
-        request_id = request.get("request_id") or uuid.uuid4().hex
+        # Set by the base app's request-id middleware (created there when the client sent none).
+        request_id = request.get(REQUEST_ID_KEY) or uuid.uuid4().hex
         headers = {REQUEST_ID_HEADER: request_id}
         for name in FORWARDED_REQUEST_HEADERS:
             value = request.headers.get(name)
