@@ -20,13 +20,13 @@ _ID_TEXT = re.compile(r"^[0-9]{1,19}$")
 # The 50 states, DC, and the USPS codes of the inhabited territories and the minor outlying
 # islands. Military (AA, AE, AP) and freely associated states (FM, MH, PW) are not US states
 # or territories and are refused.
-US_STATE_CODES = frozenset(
-    """
-    AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ
-    NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY
-    DC AS GU MP PR VI UM
-    """.split()
-)
+US_STATE_CODES = frozenset({
+    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "FL", "GA", "HI", "ID", "IL", "IN", "IA",
+    "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ",
+    "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT",
+    "VA", "WA", "WV", "WI", "WY",
+    "DC", "AS", "GU", "MP", "PR", "VI", "UM",
+})
 
 
 def user_id_key(user_id: str) -> str:
@@ -42,16 +42,16 @@ def check_user_id(value: Any) -> str:
     """A syntactically valid e-mail address (no DNS), trimmed; returned as given otherwise."""
     if not isinstance(value, str):
         raise ValueError("userId must be a string")
-    value = value.strip()
-    if not value:
+    user_id: str = value.strip()
+    if not user_id:
         raise ValueError("userId must not be empty")
-    if len(value) > MAX_USER_ID:
+    if len(user_id) > MAX_USER_ID:
         raise ValueError(f"userId must be at most {MAX_USER_ID} characters")
     try:
-        validate_email(value, check_deliverability=False)
+        validate_email(user_id, check_deliverability=False)
     except EmailNotValidError as exc:
         raise ValueError(f"userId is not a valid e-mail address: {exc}") from None
-    return value
+    return user_id
 
 
 def _state(value: Any) -> str:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import orjson
 
 from libcommon.db import Database, Executor, Row
-from libcommon.events import build_customer_registered
+from libcommon.events import EventRecord, build_customer_registered
+from libcommon.outbox import now_ms
 from svc_customer.models import Customer, CustomerData, user_id_key
 
 _COLUMNS = "id, user_id, name, phone, address, address2, city, state, zipcode"
@@ -46,13 +45,17 @@ def _values(data: CustomerData) -> tuple[str | None, ...]:
             data.address2, data.city, data.state, data.zipcode)
 
 
-async def enqueue(
-    tx: Executor, *, topic: str, key: str | None, payload: bytes, headers: dict[str, str],
-    event_id: str,
-) -> None:
+async def _enqueue(tx: Executor, topic: str, event: EventRecord) -> None:
+    """`libcommon.outbox.enqueue`, except that the JSON payload is bound as text.
+
+    aiomysql cannot bind `bytes` with the installed PyMySQL (its `escape_bytes_prefixed` is
+    gone), so the UTF-8 JSON goes in as a string: MySQL stores its utf8mb4 bytes in the BLOB,
+    SQLite stores TEXT, and the relay reads both back as the same bytes.
+    """
     await tx.execute(
         _INSERT_OUTBOX,
-        (event_id, topic, key, payload, orjson.dumps(headers).decode(), int(time.time() * 1000)),
+        (event.event_id, topic, event.key, event.value.decode(),
+         orjson.dumps(event.headers).decode(), now_ms()),
     )
 
 
@@ -80,8 +83,7 @@ class CustomerRepository:
             assert result.lastrowid is not None
             customer = Customer.stored(result.lastrowid, data)
             event = build_customer_registered(customer.to_json())
-            await enqueue(tx, topic=self._topic, key=event.key, payload=event.value,
-                          headers=event.headers, event_id=event.event_id)
+            await _enqueue(tx, self._topic, event)
         return customer
 
     async def update(self, customer_id: int, data: CustomerData) -> Customer | None:

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from aiohttp import web
 
 from libcommon.db import DuplicateKeyError
 from libcommon.errors import ApiError
 from libcommon.jsonio import json_response, read_json
+from libcommon.outbox import OUTBOX_RELAY_KEY
 from libcommon.urls import public_url
 from libcommon.validation import parse_model
 from svc_customer.models import CustomerData, UserIdQuery, parse_customer_id
 from svc_customer.repository import CustomerRepository
 
 CUSTOMERS_KEY = web.AppKey("customers", CustomerRepository)
-# Called after a customer and its event are committed (wakes the outbox relay).
-AFTER_REGISTER_KEY = web.AppKey("after_register", list[Callable[[], None]])
 
 DUPLICATE_USER_ID = "This user ID already exists in the system."
 
@@ -31,8 +28,7 @@ async def create_customer(request: web.Request) -> web.Response:
         customer = await request.app[CUSTOMERS_KEY].register(data)
     except DuplicateKeyError:
         raise ApiError(422, DUPLICATE_USER_ID) from None
-    for callback in request.app[AFTER_REGISTER_KEY]:
-        callback()
+    request.app[OUTBOX_RELAY_KEY].notify()  # committed: publish now rather than at the next poll
     location = public_url(request, "customers", str(customer.id))
     return json_response(customer.to_json(), status=201, headers={"Location": location})
 
@@ -73,7 +69,6 @@ async def delete_customer(request: web.Request) -> web.Response:
 
 
 def setup_routes(app: web.Application) -> None:
-    app[AFTER_REGISTER_KEY] = []
     router = app.router
     router.add_post("/customers", create_customer)
     router.add_get("/customers", find_customer, allow_head=False)
