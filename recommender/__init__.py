@@ -1,0 +1,1 @@
+"""Reference recommendation engine for local runs and tests (`python -m recommender`)."""
