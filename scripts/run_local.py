@@ -341,6 +341,7 @@ class Stack:
         self.children: list[Child] = []
         self.started_at = time.monotonic()
         self.secret = ""
+        self.ready: set[str] = set()
 
     def base_env(self) -> dict[str, str]:
         env = dict(self.config.env)
@@ -408,6 +409,7 @@ class Stack:
                     ready, reasons[name] = await self._probe(session, spec)
                     if ready:
                         del pending[name]
+                        self.ready.add(name)
                         self.console.say(f"{name} ready on port {spec.port} "
                                          f"({time.monotonic() - self.started_at:.1f}s)")
                 if not pending:
@@ -438,7 +440,7 @@ class Stack:
             return False, f"{url}: {type(exc).__name__} {exc}".strip()
 
     async def wait_all_ready(self) -> float:
-        specs = [child.spec for child in self.children]
+        specs = [child.spec for child in self.children if child.spec.name not in self.ready]
         remaining = self.config.ready_timeout_s - (time.monotonic() - self.started_at)
         await self.wait_ready(specs, max(remaining, 1.0))
         return time.monotonic() - self.started_at
@@ -470,6 +472,14 @@ class Stack:
 # --- the banner -------------------------------------------------------------------------
 
 
+def shown(path: Path) -> str:
+    """A path as short as possible for copy-paste: relative when under the current directory."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def banner(config: Config, token: str, ready_s: float) -> str:
     p = config.ports
     book, customer = config.url(p.book_bff), config.url(p.customer_bff)
@@ -479,7 +489,8 @@ def banner(config: Config, token: str, ready_s: float) -> str:
     json_ct = "-H 'Content-Type: application/json'"
     kafka = (f"Tansu at {config.kafka_bootstrap} (in memory)" if config.start_kafka
              else f"Kafka at {config.kafka_bootstrap}")
-    mail = (f"e-mails are written to {config.mail_dir}/*.eml" if config.mail_backend == "file"
+    file_mail = config.mail_backend == "file"
+    mail = (f"e-mails are written to {shown(config.mail_dir)}/*.eml" if file_mail
             else f"e-mails are sent with MAIL_BACKEND={config.mail_backend}")
     engine = config.url(p.engine) if config.start_engine else config.recommender_url
     lines: list[str | None] = [
@@ -514,7 +525,7 @@ def banner(config: Config, token: str, ready_s: float) -> str:
         "    -d '{\"userId\": \"you@example.com\", \"name\": \"You\", \"phone\": "
         "\"+14125550100\", \"address\": \"5000 Forbes Ave\", \"city\": \"Pittsburgh\", "
         "\"state\": \"PA\", \"zipcode\": \"15213\"}'",
-        f"  ls {config.mail_dir}" if config.mail_backend == "file" else None,
+        f"  ls {shown(config.mail_dir)}/*.eml" if config.mail_backend == "file" else None,
         "  # related books (through the circuit breaker)",
         f"  curl -si {book}/books/978-0321815736/related-books {auth} {desktop}",
     ]
@@ -565,7 +576,8 @@ async def run(args: argparse.Namespace, config: Config, console: Console) -> int
         console.say(f"error: {exc}")
         return 1
     except asyncio.CancelledError:
-        return 130 if signals_seen else 1
+        # A requested stop of the interactive stack is a success; an interrupted check is not.
+        return 130 if args.check or not signals_seen else 0
     finally:
         await asyncio.shield(stack.stop())
         console.say("stopped")

@@ -84,7 +84,10 @@ class Smoke:
             headers["User-Agent"] = ua
         if auth:
             headers["Authorization"] = f"Bearer {self.token}"
-        async with self.session.request(method, url, headers=headers, json=body) as response:
+        # aiohttp adds its own User-Agent unless told not to.
+        skip = () if ua is not None else ("User-Agent",)
+        async with self.session.request(method, url, headers=headers, json=body,
+                                        skip_auto_headers=skip) as response:
             text = await response.text()
             reply = Reply(response.status, text, dict(response.headers))
             if response.content_type == "application/json" and text:
