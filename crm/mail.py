@@ -226,9 +226,9 @@ class SesMailer:
     async def send(self, msg: EmailMessage) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
+        # Raw content: SES takes the recipients from the To header.
         request: dict[str, Any] = {
             "FromEmailAddress": self.sender,
-            "Destination": {"ToAddresses": [str(msg["To"])]},
             "Content": {"Raw": {"Data": to_bytes(msg)}},
         }
         if self.configuration_set:

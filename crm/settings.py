@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from email.utils import parseaddr
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from libcommon.kafka import KafkaSettings
 from libcommon.settings import DatabaseSettings, ServiceSettings
@@ -44,6 +45,13 @@ class Settings(ServiceSettings, DatabaseSettings, KafkaSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_timeout_s: float = Field(default=10.0, gt=0)
+
+    @field_validator("mail_from")
+    @classmethod
+    def _sender_has_an_address(cls, value: str) -> str:
+        if "@" not in parseaddr(value)[1] or "\n" in value or "\r" in value:
+            raise ValueError("must be an address like 'Book Store <no-reply@example.com>'")
+        return value
 
     def dead_letter_topic(self) -> str:
         return self.kafka_customer_dlt or f"{self.kafka_customer_topic}.dlt"
