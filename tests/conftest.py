@@ -7,4 +7,6 @@ os.environ.setdefault("LOG_FORMAT", "text")
 pytest_plugins = [
     "tests.fixtures.mariadb",
     "tests.fixtures.procs",
+    "tests.fixtures.kafka",
+    "tests.fixtures.mail",
 ]

@@ -1,2 +1,0 @@
-# Until tests/conftest.py lists these plugins, make their fixtures visible here.
-from tests.fixtures.kafka import tansu_broker, tansu_broker_factory  # noqa: F401
