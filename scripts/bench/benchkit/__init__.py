@@ -1,0 +1,1 @@
+"""Benchmark harness internals (`python scripts/bench.py`); see docs/BENCHMARKS.md."""

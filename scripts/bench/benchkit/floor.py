@@ -1,0 +1,64 @@
+"""The floor case: the cheapest aiohttp service possible on this machine.
+
+One process, uvloop, no middleware, no access log: every GET answers the same book-sized JSON
+body. Service throughput is reported as a percentage of this one, measured in the same run.
+POSTs answer 201 and are counted (GET /_count), so the harness's own write-case bookkeeping
+can be tested against a server that needs no database.
+
+    python -m benchkit.floor --port 13090      (with scripts/bench on PYTHONPATH)
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from aiohttp import web
+
+BODY = (
+    b'{"ISBN":"978-0-321-55268-6","title":"Documenting Software Architectures: Views and Beyond",'
+    b'"Author":"Paul Clements, Felix Bachmann, Len Bass, David Garlan","description":"How to '
+    b'capture an architecture in views that stakeholders can use.","genre":"non-fiction",'
+    b'"price":59.95,"quantity":106}'
+)
+POSTS_KEY = web.AppKey("posts", list[int])
+
+
+async def constant(request: web.Request) -> web.Response:
+    return web.Response(body=BODY, content_type="application/json")
+
+
+async def created(request: web.Request) -> web.Response:
+    await request.read()
+    request.app[POSTS_KEY][0] += 1
+    return web.Response(status=201, body=b"{}", content_type="application/json")
+
+
+async def count(request: web.Request) -> web.Response:
+    return web.json_response({"posts": request.app[POSTS_KEY][0]})
+
+
+def create_app() -> web.Application:
+    app = web.Application()
+    app[POSTS_KEY] = [0]
+    app.router.add_get("/_count", count)
+    app.router.add_get("/{tail:.*}", constant)
+    app.router.add_post("/{tail:.*}", created)
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=13090)
+    args = parser.parse_args()
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is a dependency
+        pass
+    web.run_app(create_app(), host=args.host, port=args.port, access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    main()
