@@ -20,7 +20,7 @@
 #   BOOKS_DATABASE_URL       mysql+aiomysql://user:pass@<RDS writer endpoint>:3306/books
 #   CUSTOMERS_DATABASE_URL   mysql+aiomysql://user:pass@<RDS writer endpoint>:3306/customers
 #   CRM_DATABASE_URL         mysql+aiomysql://user:pass@<RDS writer endpoint>:3306/crm
-#   JWT_SECRET               HS256 key of the BFFs
+#   JWT_SECRET               HS256 key of the BFFs, at least 32 bytes
 #   KAFKA_BOOTSTRAP_SERVERS  MSK TLS brokers, b-1....:9094,b-2....:9094
 #   MAIL_FROM                an SES-verified sender, e.g. "Book Store <no-reply@example.com>"
 #   RECOMMENDER_URL          the recommendation engine's base URL
@@ -143,6 +143,8 @@ configure() {
   check_database_url BOOKS_DATABASE_URL
   check_database_url CUSTOMERS_DATABASE_URL
   check_database_url CRM_DATABASE_URL
+  # The BFFs refuse to start with a shorter HS256 key (libcommon.jwt_auth.MIN_SECRET_BYTES).
+  ((${#JWT_SECRET} >= 32)) || die "JWT_SECRET must be at least 32 bytes"
 
   CLUSTER_NAME=${CLUSTER_NAME:-bookstore}
   ECR_REPOSITORY=${ECR_REPOSITORY:-bookstore}
