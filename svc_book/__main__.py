@@ -3,4 +3,6 @@ from libcommon.web import run_service
 from svc_book.app import create_app
 from svc_book.settings import Settings
 
-run_service(create_app, load_settings(Settings), name="svc_book")
+# The guard matters: WORKERS > 1 spawns processes that re-import this module.
+if __name__ == "__main__":
+    run_service(create_app, load_settings(Settings), name="svc_book")

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from libcommon.dbapp import DB_KEY, database_ctx
 from libcommon.web import create_base_app
+from svc_book.related import related_books_ctx
 from svc_book.repository import BookRepository
 from svc_book.routes import BOOKS_KEY, setup_routes
 from svc_book.settings import Settings
@@ -25,5 +26,6 @@ def create_app(settings: Settings) -> web.Application:
     app = create_base_app(settings, name="svc_book", openapi=OPENAPI)
     app.cleanup_ctx.append(database_ctx("svc_book", settings))
     app.cleanup_ctx.append(_repository_ctx)
+    app.cleanup_ctx.append(related_books_ctx(settings))
     setup_routes(app)
     return app

@@ -13,6 +13,7 @@ from libcommon.jsonio import json_response, read_json
 from libcommon.urls import public_url
 from libcommon.validation import parse_model
 from svc_book.models import Book, BookQuery, is_valid_isbn
+from svc_book.related import RELATED_BOOKS_KEY
 from svc_book.repository import BookRepository
 
 BOOKS_KEY = web.AppKey("books", BookRepository)
@@ -83,12 +84,24 @@ async def list_books(request: web.Request) -> web.Response:
     return json_response({"items": [book.to_json() for book in books], "next": next_cursor})
 
 
+async def related_books(request: web.Request) -> web.Response:
+    # Any ISBN may be asked: the engine, not our catalog, decides what is related.
+    isbn = request.match_info["isbn"]
+    if not is_valid_isbn(isbn):
+        raise ApiError(404, f"No related books for ISBN {isbn}.")
+    items = await request.app[RELATED_BOOKS_KEY].fetch(isbn)
+    if not items:
+        return web.Response(status=204)
+    return json_response(items)
+
+
 def setup_routes(app: web.Application) -> None:
     router = app.router
     router.add_post("/books", create_book)
     router.add_get("/books", list_books, allow_head=False)
     # /books/isbn/{isbn} before /books/{isbn}/...: aiohttp matches in registration order.
     router.add_get("/books/isbn/{isbn}", get_book, allow_head=False)
+    router.add_get("/books/{isbn}/related-books", related_books, allow_head=False)
     router.add_get("/books/{isbn}", get_book, allow_head=False)
     router.add_put("/books/{isbn}", update_book)
     router.add_delete("/books/{isbn}", delete_book)
