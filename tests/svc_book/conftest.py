@@ -41,5 +41,6 @@ def book_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def client(aiohttp_client: Any, book_settings: Settings) -> TestClient:  # type: ignore[type-arg]
-    return await aiohttp_client(create_app(book_settings))
+async def client(aiohttp_client: Any, book_settings: Settings) -> TestClient[Any, Any]:
+    test_client: TestClient[Any, Any] = await aiohttp_client(create_app(book_settings))
+    return test_client

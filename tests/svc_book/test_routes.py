@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient
 
 from tests.svc_book.conftest import book
 
-Client = TestClient  # type: ignore[type-arg]
+Client = TestClient[Any, Any]
 
 
 async def test_create_then_get_both_paths(client: Client) -> None:
