@@ -2,8 +2,8 @@
 
 One process, uvloop, no middleware, no access log: every GET answers the same book-sized JSON
 body. Service throughput is reported as a percentage of this one, measured in the same run.
-POSTs answer 201 and are counted (GET /_count), so the harness's own write-case bookkeeping
-can be tested against a server that needs no database.
+POSTs answer 201 and are counted, with their distinct ISBN/userId keys (GET /_count), so the
+harness's own write-case bookkeeping can be tested against a server that needs no database.
 
     python -m benchkit.floor --port 13090      (with scripts/bench on PYTHONPATH)
 """
@@ -21,6 +21,7 @@ BODY = (
     b'"price":59.95,"quantity":106}'
 )
 POSTS_KEY = web.AppKey("posts", list[int])
+KEYS_KEY = web.AppKey("keys", set[str])
 
 
 async def constant(request: web.Request) -> web.Response:
@@ -28,18 +29,21 @@ async def constant(request: web.Request) -> web.Response:
 
 
 async def created(request: web.Request) -> web.Response:
-    await request.read()
+    body = await request.json()
     request.app[POSTS_KEY][0] += 1
+    request.app[KEYS_KEY].add(str(body.get("ISBN") or body.get("userId")))
     return web.Response(status=201, body=b"{}", content_type="application/json")
 
 
 async def count(request: web.Request) -> web.Response:
-    return web.json_response({"posts": request.app[POSTS_KEY][0]})
+    return web.json_response({"posts": request.app[POSTS_KEY][0],
+                              "distinct_keys": len(request.app[KEYS_KEY])})
 
 
 def create_app() -> web.Application:
     app = web.Application()
     app[POSTS_KEY] = [0]
+    app[KEYS_KEY] = set()
     app.router.add_get("/_count", count)
     app.router.add_get("/{tail:.*}", constant)
     app.router.add_post("/{tail:.*}", created)

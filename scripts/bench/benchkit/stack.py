@@ -16,6 +16,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pymysql
 
@@ -348,11 +349,11 @@ def cmdline(pid: int) -> str:
     return raw.replace(b"\0", b" ").decode(errors="replace").strip()
 
 
-def memory_report(proc: Proc) -> list[dict[str, object]]:
+def memory_report(proc: Proc) -> list[dict[str, Any]]:
     """RSS of a service process and of each of its worker children."""
     if proc.pid is None or not proc.running():
         return []
-    rows: list[dict[str, object]] = []
+    rows: list[dict[str, Any]] = []
     for pid in process_tree(proc.pid):
         rss = rss_kib(pid)
         if rss is None:

@@ -18,6 +18,9 @@ RESULT_PREFIX = "BENCH_RESULT "
 MAX_THREADS = 2
 # Requests slower than this count as wrk timeouts (socket errors).
 TIMEOUT_S = 5
+# wrk calls request() once before the run to check the script (script_verify_request);
+# that request is counted as sent by the Lua counters but never goes on the wire.
+VERIFY_CALLS = 1
 # Write cases stop sending at the end of their window, then wait this long for the answers.
 DRAIN_S = 2
 
@@ -124,7 +127,7 @@ class WrkResult:
     def unanswered(self) -> int | None:
         if self.sent is None or self.answered is None:
             return None
-        return self.sent - self.answered
+        return max(0, self.sent - VERIFY_CALLS - self.answered)
 
 
 def parse_output(stdout: str, window_s: float | None = None) -> WrkResult:
