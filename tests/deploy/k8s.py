@@ -24,7 +24,7 @@ Resource = dict[str, Any]
 def render(path: Path) -> list[Resource]:
     """`kubectl kustomize <path>` as a list of resources (needs kubectl)."""
     assert KUBECTL is not None
-    out = subprocess.run(  # noqa: S603
+    out = subprocess.run(
         [KUBECTL, "kustomize", str(path)], capture_output=True, text=True, check=False, timeout=60
     )
     assert out.returncode == 0, f"kubectl kustomize {path} failed: {out.stderr}"
@@ -150,9 +150,9 @@ def _peer_ok(peers: list[dict[str, Any]] | None, other: dict[str, str] | str) ->
                 ipaddress.ip_address(other) in ipaddress.ip_network(e) for e in block.get("except", [])
             ):
                 return True
-        elif "ipBlock" not in peer and "namespaceSelector" not in peer:
-            if _selects(peer.get("podSelector", {}), other):
-                return True
+        elif ("ipBlock" not in peer and "namespaceSelector" not in peer
+              and _selects(peer.get("podSelector", {}), other)):
+            return True
     return False
 
 

@@ -101,7 +101,7 @@ def test_every_rendered_resource_validates_strictly(overlay: tuple[str, list[Res
 @needs_kubectl
 def test_kubernetes_validate_cli_passes_on_rendered_overlays(tmp_path: Any) -> None:
     for name in OVERLAYS:
-        rendered = subprocess.run(  # noqa: S603
+        rendered = subprocess.run(
             [str(KUBECTL), "kustomize", str(MANIFESTS / "overlays" / name)],
             capture_output=True, text=True, check=True,
         ).stdout
@@ -109,7 +109,7 @@ def test_kubernetes_validate_cli_passes_on_rendered_overlays(tmp_path: Any) -> N
         path.write_text(rendered)
         cli = ROOT / ".venv" / "bin" / "kubernetes-validate"
         command = [str(cli)] if cli.exists() else ["kubernetes-validate"]
-        result = subprocess.run(  # noqa: S603
+        result = subprocess.run(
             [*command, "--strict", "--quiet", "-k", K8S_VERSION, str(path)],
             capture_output=True, text=True, check=False,
         )
