@@ -7,7 +7,7 @@ import unicodedata
 from typing import Annotated, Any
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from libcommon.errors import ApiError
 
@@ -29,6 +29,18 @@ US_STATE_CODES = frozenset({
 })
 
 
+def _sent_text(value: Any, max_length: int = MAX_TEXT) -> str:
+    """A string of at most `max_length` characters as sent, without surrounding whitespace.
+
+    The limit applies before trimming so that it is exactly the schema's `maxLength`.
+    """
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    if len(value) > max_length:
+        raise ValueError(f"must be at most {max_length} characters")
+    return value.strip()
+
+
 def user_id_key(user_id: str) -> str:
     """The form under which userIds are unique and looked up: case-insensitive, NFC.
 
@@ -40,45 +52,38 @@ def user_id_key(user_id: str) -> str:
 
 def check_user_id(value: Any) -> str:
     """A syntactically valid e-mail address (no DNS), trimmed; returned as given otherwise."""
-    if not isinstance(value, str):
-        raise ValueError("userId must be a string")
-    user_id: str = value.strip()
+    user_id = _sent_text(value, MAX_USER_ID)
     if not user_id:
-        raise ValueError("userId must not be empty")
-    if len(user_id) > MAX_USER_ID:
-        raise ValueError(f"userId must be at most {MAX_USER_ID} characters")
+        raise ValueError("must not be empty or blank")
     try:
         validate_email(user_id, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise ValueError(f"userId is not a valid e-mail address: {exc}") from None
+        raise ValueError(f"not a valid e-mail address: {exc}") from None
     return user_id
 
 
 def _state(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError("state must be a string")
-    code = value.strip().upper()
+    code = _sent_text(value).upper()
     if code not in US_STATE_CODES:
-        raise ValueError("state must be a two-letter US state, DC or territory code")
+        raise ValueError("must be a two-letter US state, DC or territory code")
     return code
+
+
+def _text(value: Any) -> str:
+    text = _sent_text(value)
+    if not text:
+        raise ValueError("must not be empty or blank")
+    return text
 
 
 def _address2(value: Any) -> str | None:
     # Absent, null and blank all mean "no second address line" (never stored as "undefined").
     if value is None:
         return None
-    if not isinstance(value, str):
-        raise ValueError("address2 must be a string")
-    value = value.strip()
-    if len(value) > MAX_TEXT:
-        raise ValueError(f"address2 must be at most {MAX_TEXT} characters")
-    return value or None
+    return _sent_text(value) or None
 
 
-# strict: a number is not a name; trimmed, then it must be non-empty.
-Text = Annotated[
-    str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=MAX_TEXT)
-]
+Text = Annotated[str, BeforeValidator(_text)]
 UserId = Annotated[str, BeforeValidator(check_user_id)]
 State = Annotated[str, BeforeValidator(_state)]
 Address2 = Annotated[str | None, BeforeValidator(_address2)]

@@ -38,6 +38,7 @@ async def test_malformed_non_object_empty_wrong_type_and_huge(
         (b"null", JSON, 400),
         (b"", JSON, 400),
         (b"\xff\xfe", JSON, 400),
+        (b'{"name": "\\ud800"}', JSON, 400),  # a lone surrogate is not UTF-8 text
         (b"userId=a@x.io", {"Content-Type": "application/x-www-form-urlencoded"}, 415),
         (b"{}", {"Content-Type": "text/plain"}, 415),
         (b"x" * (1024 * 1024 + 10), JSON, 413),
