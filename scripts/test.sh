@@ -17,4 +17,5 @@ fi
 echo "== ruff"; "$VENV/bin/ruff" check .
 echo "== mypy"; "$VENV/bin/mypy"
 echo "== pytest"
-exec "$VENV/bin/pytest" -p no:cacheprovider "$@"
+# Two workers: the suite is mostly waiting on sockets and processes.
+exec "$VENV/bin/pytest" -p no:cacheprovider -n 2 "$@"
