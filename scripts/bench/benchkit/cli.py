@@ -44,7 +44,14 @@ JWT_SUBJECT = "starlord"
 PORT_OFFSETS = {"svc_book": 0, "svc_customer": 1, "crm": 2, "recommender": 3, "bff_book": 80,
                 "bff_customer": 81, "floor": 90, "tansu": 92}
 START_TIMEOUT_S = 40.0
-SERVICE_DEFAULT_ACCESS_LOG = True  # libcommon.settings.ServiceSettings.access_log
+
+
+def _service_default_access_log() -> bool:
+    try:
+        from libcommon.settings import ServiceSettings
+    except ImportError:  # the project is not installed in this interpreter
+        return True
+    return bool(ServiceSettings.model_fields["access_log"].default)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -169,7 +176,7 @@ class Bench:
             return {"ACCESS_LOG": "false"}, "off (--access-log off)"
         if "ACCESS_LOG" in os.environ:
             return {}, f"ACCESS_LOG={os.environ['ACCESS_LOG']} (from the environment)"
-        state = "on" if SERVICE_DEFAULT_ACCESS_LOG else "off"
+        state = "on" if _service_default_access_log() else "off"
         return {}, f"services' default ({state})"
 
     def needed_services(self) -> list[str]:
@@ -455,6 +462,21 @@ class Bench:
                 self.results.append(result)
                 self.progress(result)
 
+    def check_crm_mail(self, timeout_s: float = 15.0) -> None:
+        """With --with-crm: one welcome e-mail per customer created (the CRM may lag)."""
+        if self.procs.get("crm") is None or self.procs.get("svc_customer") is None:
+            return
+        mail_dir = self.out / "mail"
+        customers = stack.count_rows(stack.DATABASES["svc_customer"], "customers")
+        deadline = time.monotonic() + timeout_s
+        mails = 0
+        while time.monotonic() < deadline:
+            mails = len(list(mail_dir.glob("*.eml"))) if mail_dir.exists() else 0
+            if mails >= customers:
+                break
+            time.sleep(0.5)
+        self.note(f"crm: {mails} welcome e-mails in {mail_dir} for {customers} customers")
+
     def collect_memory(self, workers: int) -> None:
         for package in ("svc_book", "svc_customer", "crm", "bff_book", "bff_customer"):
             proc = self.procs.get(package)
@@ -501,6 +523,7 @@ class Bench:
                 self.measure_pass(workers, first=index == 0)
                 self.stop_profiler(spy)
                 self.collect_memory(workers)
+                self.check_crm_mail()
                 self.stop_services()
         except Interrupted as exc:
             interrupted = True

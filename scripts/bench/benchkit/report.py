@@ -251,9 +251,11 @@ def format_workers_comparison(results: Sequence[CaseResult], workers: Sequence[i
 
 def format_memory(memory: dict[str, list[dict[str, Any]]]) -> str:
     lines = []
+    width = max((len(service) for service in memory), default=0)
     for service, procs in memory.items():
         for p in procs:
-            lines.append(f"{service:<14} pid {p['pid']:<8} {p['role']:<6} {p['rss_mb']:>7} MB")
+            lines.append(f"{service:<{width}}  pid {p['pid']:<8} {p['role']:<16} "
+                         f"{p['rss_mb']:>7} MB")
     return "\n".join(lines) or "(no service process running)"
 
 
@@ -302,8 +304,10 @@ def write_chart(path: Path, results: Sequence[CaseResult], title: str) -> bool:
                 xs.append(j + (i - (len(conns) - 1) / 2) * width)
                 rps.append(hit.rps)
                 p99.append(hit.p99_ms)
-        ax_rps.bar(xs, rps, width, label=f"{c} conn")
-        ax_p99.bar(xs, p99, width, label=f"{c} conn")
+        bars = ax_rps.bar(xs, rps, width, label=f"{c} conn")
+        ax_rps.bar_label(bars, fmt="%.0f", fontsize=7)
+        bars = ax_p99.bar(xs, p99, width, label=f"{c} conn")
+        ax_p99.bar_label(bars, fmt="%.1f", fontsize=7)
     ax_rps.set_ylabel("requests / s")
     ax_rps.set_title(title)
     ax_rps.legend()

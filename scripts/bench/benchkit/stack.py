@@ -349,6 +349,14 @@ def cmdline(pid: int) -> str:
     return raw.replace(b"\0", b" ").decode(errors="replace").strip()
 
 
+def _child_role(command: str) -> str:
+    if "resource_tracker" in command:
+        return "resource_tracker"  # multiprocessing's helper, not a worker
+    if "spawn_main" in command:
+        return "worker"
+    return "child"
+
+
 def memory_report(proc: Proc) -> list[dict[str, Any]]:
     """RSS of a service process and of each of its worker children."""
     if proc.pid is None or not proc.running():
@@ -358,9 +366,10 @@ def memory_report(proc: Proc) -> list[dict[str, Any]]:
         rss = rss_kib(pid)
         if rss is None:
             continue
-        role = "main" if pid == proc.pid else "child"
+        command = cmdline(pid)
+        role = "main" if pid == proc.pid else _child_role(command)
         rows.append({"pid": pid, "role": role, "rss_mb": round(rss / 1024, 1),
-                     "cmd": cmdline(pid)[:120]})
+                     "cmd": command[:120]})
     return rows
 
 
