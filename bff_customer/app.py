@@ -6,28 +6,20 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bff_customer.routes import UPSTREAM_KEY, setup_routes
+from bff_customer.routes import ROUTES, UPSTREAM_KEY
 from bff_customer.settings import Settings
-from libcommon.client_type import make_client_type_middleware
-from libcommon.jwt_auth import PUBLIC_PATHS, JwtVerifier, make_jwt_middleware
-from libcommon.proxy import Upstream, upstream_context
-from libcommon.web import add_ready_check, create_base_app
+from libcommon.bff import create_bff_app
+from libcommon.proxy import Upstream
 
 OPENAPI = Path(__file__).with_name("openapi.yaml")
 
 
 def create_app(settings: Settings) -> web.Application:
-    verifier = JwtVerifier.from_settings(settings)
-    app = create_base_app(
+    return create_bff_app(
         settings,
         name="bff_customer",
         openapi=OPENAPI,
-        # The token is checked before the User-Agent.
-        middlewares=[make_jwt_middleware(verifier), make_client_type_middleware(PUBLIC_PATHS)],
+        upstream=Upstream.from_settings("Customer", settings.customer_service_url, settings),
+        upstream_key=UPSTREAM_KEY,
+        routes=ROUTES,
     )
-    upstream = Upstream.from_settings("Customer", settings.customer_service_url, settings)
-    app[UPSTREAM_KEY] = upstream
-    app.cleanup_ctx.append(upstream_context(upstream))
-    add_ready_check(app, "customer_service", upstream.check)
-    setup_routes(app)
-    return app

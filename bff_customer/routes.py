@@ -8,7 +8,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from libcommon.client_type import ResourceKind
-from libcommon.proxy import ProxyRoute, Upstream, add_proxy_routes
+from libcommon.proxy import ProxyRoute, Upstream
 
 UPSTREAM_KEY = web.AppKey("customer_service", Upstream)
 
@@ -20,6 +20,3 @@ ROUTES = (
     ProxyRoute("DELETE", "/customers/{id}"),
 )
 
-
-def setup_routes(app: web.Application) -> None:
-    add_proxy_routes(app, UPSTREAM_KEY, ROUTES)

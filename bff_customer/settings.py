@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from libcommon.jwt_auth import JwtSettings
-from libcommon.proxy import ProxySettings
-from libcommon.settings import ServiceSettings
+from libcommon.bff import BffSettings
 
 
-class Settings(ServiceSettings, JwtSettings, ProxySettings):
+class Settings(BffSettings):
     port: int = Field(default=8081, ge=0, le=65535)
     customer_service_url: str = "http://127.0.0.1:3001"

@@ -11,7 +11,6 @@ one with a JSON `{"message"}` body.
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from yarl import URL
 
 from libcommon.client_type import CLIENT_TYPE_KEY, ClientType, ResourceKind, needs_shaping, shape
 from libcommon.errors import ApiError
+from libcommon.urls import public_base_url
 from libcommon.web import REQUEST_ID_HEADER, REQUEST_ID_KEY
 
 log = logging.getLogger("libcommon.proxy")
@@ -33,8 +33,6 @@ log = logging.getLogger("libcommon.proxy")
 # Host, Content-Length, Transfer-Encoding, ...) stays at the BFF.
 FORWARDED_REQUEST_HEADERS = ("Content-Type", "Accept", "User-Agent")
 READY_TIMEOUT_S = 1.5
-_VALID_FORWARDED_HOST = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
-_FORWARDED_PROTOS = frozenset({"http", "https"})
 
 
 class ProxySettings(BaseSettings):
@@ -63,24 +61,6 @@ def is_json_content_type(content_type: str | None) -> bool:
     if mime == "application/json":
         return True
     return mime.startswith("application/") and mime.endswith("+json")
-
-
-def _first(value: str) -> str:
-    # Proxies append: "https, http" -> the client-facing one is first.
-    return value.partition(",")[0].strip()
-
-
-def public_base_url(request: web.Request) -> str:
-    """`scheme://host` as the client addressed the BFF (X-Forwarded-* when sent by a proxy)."""
-    scheme = request.scheme
-    proto = request.headers.get("X-Forwarded-Proto")
-    if proto and _first(proto).lower() in _FORWARDED_PROTOS:
-        scheme = _first(proto).lower()
-    host = request.host
-    forwarded_host = request.headers.get("X-Forwarded-Host")
-    if forwarded_host and _VALID_FORWARDED_HOST.match(_first(forwarded_host)):
-        host = _first(forwarded_host)
-    return f"{scheme}://{host}"
 
 
 class Upstream:

@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
 from aiohttp import web
 
+_VALID_FORWARDED_HOST = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
+_FORWARDED_PROTOS = frozenset({"http", "https"})
+
+
+def _first(value: str) -> str:
+    # Proxies append: "https, http" -> the client-facing one is first.
+    return value.partition(",")[0].strip()
+
 
 def public_base_url(request: web.Request) -> str:
-    """`scheme://host` of the request, honouring X-Forwarded-Proto / X-Forwarded-Host."""
-    proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
-    host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
-    scheme = proto if proto in ("http", "https") else request.scheme
-    return f"{scheme}://{host or request.host}"
+    """`scheme://host` of the request, honouring X-Forwarded-Proto / X-Forwarded-Host (a host
+    that is not a plain host[:port] is ignored, so a header cannot inject a path)."""
+    scheme = request.scheme
+    proto = _first(request.headers.get("X-Forwarded-Proto", "")).lower()
+    if proto in _FORWARDED_PROTOS:
+        scheme = proto
+    host = request.host
+    forwarded_host = _first(request.headers.get("X-Forwarded-Host", ""))
+    if forwarded_host and _VALID_FORWARDED_HOST.match(forwarded_host):
+        host = forwarded_host
+    return f"{scheme}://{host}"
 
 
 def public_url(request: web.Request, *segments: str) -> str:
