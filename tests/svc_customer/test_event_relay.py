@@ -36,7 +36,9 @@ async def test_registered_event_reaches_the_producer_as_the_201_body(
     client: Client, db: Database
 ) -> None:
     first = await client.post("/customers", json=customer("a+b@x.io"))
-    second = await client.post("/customers", json=customer("c@x.io", address2=None))
+    # Non-ASCII, astral and control characters: the payload must survive byte for byte.
+    second = await client.post("/customers", json=customer(
+        "zoë@x.io", name="Zoë 🏙️ 東京 \x00 \u0085 \"q\"", address2=None))
     bodies = [await first.read(), await second.read()]
     producer = RecordingProducer()
     relay = OutboxRelay(db, lambda: producer)
