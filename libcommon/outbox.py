@@ -73,11 +73,7 @@ async def enqueue(
     event_id: str,
     created_at_ms: int | None = None,
 ) -> None:
-    """Add one event to the outbox; call inside the transaction that writes the entity.
-
-    `payload` must be UTF-8 (it is JSON): it is bound as text because aiomysql 0.3 cannot
-    bind bytes with PyMySQL >= 1.2 (its `escape_bytes_prefixed` import is a placeholder).
-    """
+    """Add one event to the outbox; call inside the transaction that writes the entity."""
     await tx.execute(
         "INSERT INTO outbox (event_id, topic, msg_key, payload, headers, created_at_ms)"
         " VALUES (%s, %s, %s, %s, %s, %s)",
@@ -85,7 +81,7 @@ async def enqueue(
             event_id,
             topic,
             key,
-            payload.decode("utf-8"),
+            payload,
             orjson.dumps(headers).decode(),
             created_at_ms if created_at_ms is not None else now_ms(),
         ),

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import orjson
-
-from libcommon.db import Database, Executor, Row
-from libcommon.events import EventRecord, build_customer_registered
-from libcommon.outbox import now_ms
+from libcommon.db import Database, Row
+from libcommon.events import build_customer_registered
+from libcommon.outbox import enqueue
 from svc_customer.models import Customer, CustomerData, user_id_key
 
 _COLUMNS = "id, user_id, name, phone, address, address2, city, state, zipcode"
@@ -20,10 +18,6 @@ _UPDATE = (
     "address2 = %s, city = %s, state = %s, zipcode = %s WHERE id = %s"
 )
 _DELETE = "DELETE FROM customers WHERE id = %s"
-_INSERT_OUTBOX = (
-    "INSERT INTO outbox (event_id, topic, msg_key, payload, headers, created_at_ms) "
-    "VALUES (%s, %s, %s, %s, %s, %s)"
-)
 
 
 def _customer(row: Row) -> Customer:
@@ -43,20 +37,6 @@ def _customer(row: Row) -> Customer:
 def _values(data: CustomerData) -> tuple[str | None, ...]:
     return (data.user_id, user_id_key(data.user_id), data.name, data.phone, data.address,
             data.address2, data.city, data.state, data.zipcode)
-
-
-async def _enqueue(tx: Executor, topic: str, event: EventRecord) -> None:
-    """`libcommon.outbox.enqueue`, except that the JSON payload is bound as text.
-
-    aiomysql cannot bind `bytes` with the installed PyMySQL (its `escape_bytes_prefixed` is
-    gone), so the UTF-8 JSON goes in as a string: MySQL stores its utf8mb4 bytes in the BLOB,
-    SQLite stores TEXT, and the relay reads both back as the same bytes.
-    """
-    await tx.execute(
-        _INSERT_OUTBOX,
-        (event.event_id, topic, event.key, event.value.decode(),
-         orjson.dumps(event.headers).decode(), now_ms()),
-    )
 
 
 class CustomerRepository:
@@ -83,7 +63,10 @@ class CustomerRepository:
             assert result.lastrowid is not None
             customer = Customer.stored(result.lastrowid, data)
             event = build_customer_registered(customer.to_json())
-            await _enqueue(tx, self._topic, event)
+            await enqueue(
+                tx, topic=self._topic, key=event.key, payload=event.value,
+                headers=event.headers, event_id=event.event_id,
+            )
         return customer
 
     async def update(self, customer_id: int, data: CustomerData) -> Customer | None:
