@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 import sys
 import time
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -58,3 +59,68 @@ def setup_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
     root.setLevel(level)
     # aiohttp's own access logger is replaced by ours (cheaper, structured).
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+class AccessLog:
+    """Access log lines written in batches: one write per `flush_interval_s` or 64 KiB.
+
+    A logging record, a handler lock and a flush per request cost about 15 % of a point GET's
+    CPU; lines appear at most `flush_interval_s` late instead, and are flushed at shutdown.
+    """
+
+    def __init__(
+        self,
+        service: str,
+        fmt: str = "json",
+        stream: BinaryIO | None = None,
+        flush_interval_s: float = 0.25,
+        max_buffer: int = 65536,
+    ) -> None:
+        self._service = service
+        self._json = fmt == "json"
+        self._stream = stream
+        self._interval = flush_interval_s
+        self._max = max_buffer
+        self._buffer = bytearray()
+        self._timer: asyncio.TimerHandle | None = None
+        self._second = -1
+        self._stamp = ""
+
+    def _timestamp(self, now: float) -> str:
+        second = int(now)
+        if second != self._second:  # strftime once per second, not per request
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._stamp}.{int((now - second) * 1000):03d}Z"
+
+    def log(self, method: str, path: str, status: int, ms: float, request_id: str) -> None:
+        stamp = self._timestamp(time.time())
+        message = f"{method} {path} {status} {ms:.1f}ms"
+        if self._json:
+            self._buffer += orjson.dumps({
+                "ts": stamp, "level": "INFO", "service": self._service, "logger": "access",
+                "msg": message, "request_id": request_id, "status": status, "ms": round(ms, 2),
+            })
+            self._buffer += b"\n"
+        else:
+            self._buffer += (
+                f"{stamp} {self._service} INFO access: {message} [rid={request_id}]\n".encode()
+            )
+        if len(self._buffer) >= self._max:
+            self.flush()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._interval, self.flush)
+
+    def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._buffer:
+            return
+        stream = self._stream or sys.stderr.buffer
+        try:
+            stream.write(self._buffer)
+            stream.flush()
+        except (OSError, ValueError):  # a closed stderr must not fail requests
+            pass
+        self._buffer.clear()

@@ -8,6 +8,7 @@ metrics, JSON errors, body size limit) and the operational routes `/status`, `/r
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import multiprocessing
 import re
@@ -26,11 +27,10 @@ from libcommon import metrics
 from libcommon.db import DatabaseUnavailable
 from libcommon.errors import ApiError
 from libcommon.jsonio import dumps, json_response
-from libcommon.logs import request_id_var, setup_logging
+from libcommon.logs import AccessLog, request_id_var, setup_logging
 from libcommon.settings import ServiceSettings
 
 log = logging.getLogger("libcommon.web")
-access_log = logging.getLogger("access")
 
 ReadyCheck = Callable[[], Awaitable[object]]
 
@@ -42,6 +42,15 @@ REQUEST_ID_KEY = web.RequestKey("request_id", str)
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 READY_CHECK_TIMEOUT_S = 2.0
+
+# Request ids need uniqueness, not secrecy: a random per-process prefix plus a counter is
+# unique across replicas and restarts without a urandom syscall per request (uuid4).
+_REQUEST_ID_PREFIX = uuid.uuid4().hex[:16]
+_request_counter = itertools.count(1)
+
+
+def new_request_id() -> str:
+    return f"{_REQUEST_ID_PREFIX}{next(_request_counter):016x}"
 
 _STATUS_MESSAGES = {
     400: "Bad request.",
@@ -63,7 +72,7 @@ def _error_response(
 @web.middleware
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    request_id = incoming if incoming and _VALID_REQUEST_ID.match(incoming) else new_request_id()
     request[REQUEST_ID_KEY] = request_id
     token = request_id_var.set(request_id)
     try:
@@ -82,7 +91,7 @@ def _route_label(request: web.Request) -> str:
     return resource.canonical
 
 
-def _make_access_middleware(service: str, log_access: bool) -> Middleware:
+def _make_access_middleware(service: str, access: AccessLog | None) -> Middleware:
     @web.middleware
     async def access_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
@@ -95,15 +104,9 @@ def _make_access_middleware(service: str, log_access: bool) -> Middleware:
             elapsed = time.perf_counter() - started
             route = _route_label(request)
             metrics.observe(service, request.method, route, status, elapsed)
-            if log_access:
-                access_log.info(
-                    "%s %s %d %.1fms",
-                    request.method,
-                    request.path,
-                    status,
-                    elapsed * 1000,
-                    extra={"fields": {"status": status, "ms": round(elapsed * 1000, 2)}},
-                )
+            if access is not None:
+                access.log(request.method, request.path, status, elapsed * 1000,
+                           request.get(REQUEST_ID_KEY, "-"))
 
     return access_middleware
 
@@ -187,11 +190,14 @@ def create_base_app(
     openapi: Path | None = None,
     middlewares: Iterable[Middleware] = (),
 ) -> web.Application:
+    access = None
+    if settings.access_log and logging.getLevelName(settings.log_level) <= logging.INFO:
+        access = AccessLog(name, settings.log_format)
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         middlewares=[
             request_id_middleware,
-            _make_access_middleware(name, settings.access_log),
+            _make_access_middleware(name, access),
             error_middleware,
             *middlewares,
         ],
@@ -200,6 +206,13 @@ def create_base_app(
     app[SETTINGS_KEY] = settings
     app[SERVICE_NAME_KEY] = name
     app[READY_CHECKS_KEY] = {}
+    if access is not None:
+        flush_access_log = access
+
+        async def flush_on_cleanup(_app: web.Application) -> None:
+            flush_access_log.flush()
+
+        app.on_cleanup.append(flush_on_cleanup)
     app.router.add_get("/status", status_handler, allow_head=True)
     app.router.add_get("/ready", ready_handler, allow_head=False)
     app.router.add_get("/metrics", metrics.metrics_handler, allow_head=False)

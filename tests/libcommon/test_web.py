@@ -128,3 +128,29 @@ async def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+async def test_access_log_lines_are_batched_json(tmp_path: Path) -> None:
+    import io
+
+    import orjson
+
+    from libcommon.logs import AccessLog
+
+    stream = io.BytesIO()
+    access = AccessLog("svc", "json", stream=stream, flush_interval_s=0.05)
+    access.log("GET", "/books/1", 200, 1.234, "rid-1")
+    access.log("POST", "/books", 201, 2.0, "rid-2")
+    assert stream.getvalue() == b""  # not yet: batched
+    await asyncio.sleep(0.15)
+    lines = [orjson.loads(line) for line in stream.getvalue().splitlines()]
+    assert [(e["msg"], e["request_id"], e["status"]) for e in lines] == [
+        ("GET /books/1 200 1.2ms", "rid-1", 200), ("POST /books 201 2.0ms", "rid-2", 201)]
+    assert lines[0]["ts"].endswith("Z") and lines[0]["service"] == "svc"
+
+
+def test_generated_request_ids_are_unique() -> None:
+    from libcommon.web import new_request_id
+
+    ids = {new_request_id() for _ in range(10_000)}
+    assert len(ids) == 10_000

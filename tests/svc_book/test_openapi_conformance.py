@@ -30,7 +30,7 @@ def test_book_service_conforms_to_its_openapi(
             "RECOMMENDER_URL": engine.url,  # type: ignore[attr-defined]
         },
     )
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [str(ST), "run", f"{service.url}/openapi.json",  # type: ignore[attr-defined]
          "--checks", "all", "--exclude-checks", "positive_data_acceptance",
          "--max-examples", "40", "--seed", "20261124",

@@ -187,4 +187,4 @@ async def test_request_id_is_echoed_or_created(client: Client) -> None:
     given = await client.get("/status", headers={"X-Request-ID": "abc-123"})
     assert given.headers["X-Request-ID"] == "abc-123"
     made = await client.get("/status")
-    assert len(made.headers["X-Request-ID"]) == 32
+    assert len(made.headers["X-Request-ID"]) == 32  # 16 hex process prefix + 16 hex counter
