@@ -37,7 +37,9 @@ async def test_request_id_reaches_the_logs_of_both_hops(
                                headers={**headers, "X-Request-ID": given}) as response:
             assert response.headers["X-Request-ID"] == given
 
-    for request_id in (created, given):
+    def logged_by_both(request_id: str) -> Callable[[], bool]:
         line = f'"request_id":"{request_id}"'
-        assert await _wait_for(lambda line=line: line in bff.log() and line in book.log()), (
-            bff.log()[-2000:], book.log()[-2000:])
+        return lambda: line in bff.log() and line in book.log()
+
+    for request_id in (created, given):
+        assert await _wait_for(logged_by_both(request_id)), (bff.log()[-2000:], book.log()[-2000:])
