@@ -83,3 +83,28 @@ async def test_unreachable_mysql_is_unavailable() -> None:
     with pytest.raises(DatabaseUnavailable):
         await db.fetch_one("SELECT 1")
     await db.close()
+
+
+async def test_mysql_connections_are_handed_out_in_arrival_order(
+    mysql_database: Callable[[], str],
+) -> None:
+    db = await connect(mysql_database(), pool_min=1, pool_max=1)
+    order: list[str] = []
+    late: list[asyncio.Task[None]] = []
+
+    async def work(name: str, hold_s: float = 0.0) -> None:
+        async with db.transaction() as tx:
+            order.append(name)
+            await tx.fetch_one("SELECT 1 AS one")
+            await asyncio.sleep(hold_s)
+            if name == "first":
+                # Arrives just as the connection is released: it must queue behind b and c.
+                late.append(asyncio.create_task(work("late")))
+
+    first = asyncio.create_task(work("first", 0.2))
+    await asyncio.sleep(0.05)
+    waiting = [asyncio.create_task(work(name)) for name in ("b", "c")]
+    await asyncio.gather(first, *waiting)
+    await asyncio.gather(*late)
+    await db.close()
+    assert order == ["first", "b", "c", "late"]
