@@ -97,9 +97,9 @@ async def test_mysql_connections_are_handed_out_in_arrival_order(
             order.append(name)
             await tx.fetch_one("SELECT 1 AS one")
             await asyncio.sleep(hold_s)
-            if name == "first":
-                # Arrives just as the connection is released: it must queue behind b and c.
-                late.append(asyncio.create_task(work("late")))
+        if name == "first":
+            # Arrives right after the connection is released: it must queue behind b and c.
+            late.append(asyncio.create_task(work("late")))
 
     first = asyncio.create_task(work("first", 0.2))
     await asyncio.sleep(0.05)
