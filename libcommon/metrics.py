@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
@@ -16,10 +18,29 @@ LATENCY = Histogram(
 )
 
 
-def observe(service: str, method: str, route: str, status: int, seconds: float) -> None:
-    labels = (service, method, route, str(status))
-    REQUESTS.labels(*labels).inc()
-    LATENCY.labels(*labels).observe(seconds)
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+class RequestMetrics:
+    """Per-service request metrics; label children are cached (a `.labels()` lookup takes a
+    lock and builds a key on every call)."""
+
+    def __init__(self, service: str) -> None:
+        self._service = service
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        # Any token is a valid HTTP method: unknown ones share a label so a client cannot
+        # grow the label set without bound.
+        if method not in _KNOWN_METHODS:
+            method = "OTHER"
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            labels = (self._service, method, route, str(status))
+            children = self._children[key] = (REQUESTS.labels(*labels), LATENCY.labels(*labels))
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
