@@ -94,6 +94,7 @@ class CrmConsumer:
             session_timeout_ms=s.kafka_session_timeout_ms,
             heartbeat_interval_ms=s.kafka_heartbeat_interval_ms,
             max_poll_interval_ms=s.kafka_max_poll_interval_ms,
+            fetch_max_wait_ms=s.kafka_fetch_max_wait_ms,
         )
 
     def _default_producer(self) -> AIOKafkaProducer:

@@ -23,6 +23,9 @@ class Settings(ServiceSettings, DatabaseSettings, KafkaSettings):
     kafka_session_timeout_ms: int = Field(default=10_000, ge=1000)
     kafka_heartbeat_interval_ms: int = Field(default=3_000, ge=100)
     kafka_max_poll_interval_ms: int = Field(default=600_000, ge=10_000)
+    # How long a fetch waits for new records. Kafka answers as soon as a record arrives, but
+    # a broker that does not (the local Tansu) would add up to this much to every e-mail.
+    kafka_fetch_max_wait_ms: int = Field(default=100, ge=0, le=10_000)
     # Reconnect backoff while the broker is unreachable at start-up.
     kafka_connect_backoff_max_s: float = Field(default=10.0, gt=0)
 
