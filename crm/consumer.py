@@ -26,6 +26,7 @@ from prometheus_client import Counter, Gauge
 from crm.mail import Mailer, PermanentMailError, TransientMailError, build_welcome_email
 from crm.repository import ProcessedEvents
 from crm.settings import Settings
+from libcommon.background import BackgroundWorker
 from libcommon.db import Database, DatabaseError
 from libcommon.events import (
     MalformedEvent,
@@ -61,7 +62,9 @@ Outcome = Literal["sent", "duplicate", "dead-lettered", "ignored"]
 T = TypeVar("T")
 
 
-class CrmConsumer:
+class CrmConsumer(BackgroundWorker):
+    _task_name = "crm-consumer"
+
     def __init__(
         self,
         settings: Settings,
@@ -71,6 +74,7 @@ class CrmConsumer:
         consumer_factory: Callable[[], AIOKafkaConsumer] | None = None,
         producer_factory: Callable[[], AIOKafkaProducer] | None = None,
     ) -> None:
+        super().__init__()
         self.settings = settings
         self.mailer = mailer
         self.processed = ProcessedEvents(db)
@@ -80,7 +84,6 @@ class CrmConsumer:
         self._producer_factory = producer_factory or self._default_producer
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
-        self._task: asyncio.Task[None] | None = None
         self.connected = False
         self.last_error: str | None = None
 
@@ -102,16 +105,7 @@ class CrmConsumer:
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="crm-consumer")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async def _on_stop(self) -> None:
         await self._disconnect()
 
     async def ready_check(self) -> str:

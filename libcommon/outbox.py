@@ -28,6 +28,7 @@ from aiohttp import web
 from prometheus_client import Counter, Gauge
 from pydantic import Field
 
+from libcommon.background import BackgroundWorker
 from libcommon.db import Database, Executor, Row
 from libcommon.kafka import KafkaSettings, create_producer
 
@@ -131,7 +132,9 @@ def _row_payload(row: Row) -> bytes:
     return payload.encode() if isinstance(payload, str) else bytes(payload)
 
 
-class OutboxRelay:
+class OutboxRelay(BackgroundWorker):
+    _task_name = "outbox-relay"
+
     def __init__(
         self,
         db: Database,
@@ -146,6 +149,7 @@ class OutboxRelay:
         ready_max_age_s: float = 0,
         clock_ms: Callable[[], int] = now_ms,
     ) -> None:
+        super().__init__()
         self._db = db
         self._producer_factory = producer_factory
         self._batch_size = batch_size
@@ -158,7 +162,6 @@ class OutboxRelay:
         self._clock_ms = clock_ms
         self._producer: Producer | None = None
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._last_cleanup = 0.0
         self._last_failure_log = 0.0
         self.last_error: str | None = None
@@ -187,16 +190,7 @@ class OutboxRelay:
         """Wake the relay now (call after committing a transaction that enqueued)."""
         self._wake.set()
 
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="outbox-relay")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async def _on_stop(self) -> None:
         await self._close_producer()
 
     async def lag(self) -> OutboxLag:
