@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import pytest
 
@@ -18,16 +17,9 @@ DDL = {
 }
 
 
-@pytest.fixture(params=["mysql", "sqlite"])
-async def db(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[Database]:
-    if request.param == "mysql":
-        make: Callable[[], str] = request.getfixturevalue("mysql_database")
-        url = make()
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path}/t.db"
-    database = await connect(url, pool_min=1, pool_max=4)
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = await connect(database_url, pool_min=1, pool_max=4)
     await database.execute(DDL[database.dialect])
     yield database
     await database.close()

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +24,10 @@ def book(isbn: str = "978-0321815736", **overrides: Any) -> dict[str, Any]:
     return body
 
 
-@pytest.fixture(params=["mysql", "sqlite"])
-def book_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    if request.param == "mysql":
-        make: Callable[[], str] = request.getfixturevalue("mysql_database")
-        url = make()
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path}/books.db"
+@pytest.fixture
+def book_settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
-        database_url=url,
+        database_url=database_url,
         migrate_on_start="true",
         breaker_state_file=str(tmp_path / "breaker.json"),
         access_log=False,

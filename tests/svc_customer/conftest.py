@@ -1,7 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -30,15 +29,10 @@ def customer(user_id: str = "starlord2002@gmail.com", **overrides: Any) -> dict[
     return body
 
 
-@pytest.fixture(params=["mysql", "sqlite"])
-def customer_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    if request.param == "mysql":
-        make: Callable[[], str] = request.getfixturevalue("mysql_database")
-        url = make()
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path}/customers.db"
+@pytest.fixture
+def customer_settings(database_url: str) -> Settings:
     # Nothing listens on port 9: the relay keeps retrying, rows stay pending.
-    return Settings(database_url=url, migrate_on_start="true", access_log=False,
+    return Settings(database_url=database_url, migrate_on_start="true", access_log=False,
                     kafka_bootstrap_servers="127.0.0.1:9")
 
 
