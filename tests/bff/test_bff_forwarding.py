@@ -312,7 +312,7 @@ async def test_concurrent_requests_all_relayed(
 
 async def test_openapi_documents_every_route(bff: Bff, make_client: MakeClient) -> None:
     client = await make_client(bff)
-    document = await (await client.get("/openapi.json")).json()
+    document = await (await client.get("/openapi.json", headers=headers())).json()
     app = client.app
     assert app is not None
     documented = {
