@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -43,12 +44,26 @@ def _is_json_content_type(content_type: str) -> bool:
     )
 
 
+BODY_TIMEOUT_KEY = web.AppKey("body_timeout_s", float)
+DEFAULT_BODY_TIMEOUT_S = 10.0
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The whole request body; 408 when the client stops sending it (no handler waits
+    forever on a stalled upload), 413 past the app's size limit (raised by aiohttp)."""
+    try:
+        async with asyncio.timeout(request.app.get(BODY_TIMEOUT_KEY, DEFAULT_BODY_TIMEOUT_S)):
+            return await request.read()
+    except TimeoutError:
+        raise ApiError(408, "The request body did not arrive in time.") from None
+
+
 async def read_json(request: web.Request) -> Any:
     """The request body as JSON; 415 for a non-JSON content type, 400 when malformed."""
     # aiohttp reports a missing header as application/octet-stream: accept that as JSON.
     if request.headers.get("Content-Type") and not _is_json_content_type(request.content_type):
         raise ApiError(415, "Content-Type must be application/json.")
-    body = await request.read()
+    body = await read_body(request)
     if not body.strip():
         raise ApiError(400, "Request body must be a JSON document.")
     try:

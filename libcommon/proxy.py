@@ -24,6 +24,7 @@ from yarl import URL
 
 from libcommon.client_type import CLIENT_TYPE_KEY, ClientType, ResourceKind, needs_shaping, shape
 from libcommon.errors import ApiError
+from libcommon.jsonio import read_body
 from libcommon.urls import public_base_url
 from libcommon.web import REQUEST_ID_HEADER, REQUEST_ID_KEY
 
@@ -137,7 +138,7 @@ class Upstream:
 
     async def forward(self, request: web.Request) -> UpstreamAnswer:
         """Send the request upstream as-is; ApiError 502/504 when that fails."""
-        body = await request.read() if request.body_exists else None
+        body = await read_body(request) if request.body_exists else None
         # Set by the base app's request-id middleware (created there when the client sent none).
         request_id = request.get(REQUEST_ID_KEY) or uuid.uuid4().hex
         headers = {REQUEST_ID_HEADER: request_id}

@@ -23,6 +23,8 @@ class ServiceSettings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     access_log: bool = True
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # A client that stops sending its body gets 408 after this long.
+    body_timeout_s: float = Field(default=10.0, gt=0)
     shutdown_timeout_s: float = Field(default=10.0, ge=0)
 
 

@@ -26,7 +26,7 @@ from aiohttp.typedefs import Handler, Middleware
 from libcommon import metrics
 from libcommon.db import DatabaseUnavailable
 from libcommon.errors import ApiError
-from libcommon.jsonio import dumps, json_response
+from libcommon.jsonio import BODY_TIMEOUT_KEY, dumps, json_response
 from libcommon.logs import AccessLog, request_id_var, setup_logging
 from libcommon.settings import ServiceSettings
 
@@ -58,6 +58,7 @@ _STATUS_MESSAGES = {
     403: "Forbidden.",
     404: "Not found.",
     405: "Method not allowed.",
+    408: "Request timeout.",
     413: "Request body too large.",
     415: "Unsupported media type.",
 }
@@ -192,6 +193,7 @@ def create_base_app(
         handler_args={"max_field_size": 16384},
     )
     app[SETTINGS_KEY] = settings
+    app[BODY_TIMEOUT_KEY] = settings.body_timeout_s
     app[SERVICE_NAME_KEY] = name
     app[READY_CHECKS_KEY] = {}
     if access is not None:

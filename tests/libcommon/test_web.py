@@ -154,3 +154,23 @@ def test_generated_request_ids_are_unique() -> None:
 
     ids = {new_request_id() for _ in range(10_000)}
     assert len(ids) == 10_000
+
+
+async def test_a_stalled_request_body_gets_408_not_a_hang(aiohttp_server: Any) -> None:
+    from libcommon.jsonio import read_json
+
+    app = create_base_app(ServiceSettings(access_log=False, body_timeout_s=0.3), name="test")
+
+    async def echo(request: web.Request) -> web.Response:
+        return json_response(await read_json(request))
+
+    app.router.add_post("/echo", echo)
+    server = await aiohttp_server(app)
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    writer.write(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 100\r\n\r\n{\"partial\": ")
+    await writer.drain()
+    async with asyncio.timeout(5):
+        head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408")
+    writer.close()
