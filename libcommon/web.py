@@ -22,6 +22,8 @@ from typing import Any
 import yaml
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
 
 from libcommon import metrics
 from libcommon.db import DatabaseUnavailable
@@ -62,6 +64,37 @@ _STATUS_MESSAGES = {
     413: "Request body too large.",
     415: "Unsupported media type.",
 }
+
+
+def _install_json_protocol_errors() -> None:
+    """aiohttp answers HTTP-level parse errors (bad request line, oversized header) from its
+    protocol layer, before any middleware, in text/plain and echoing the offending bytes.
+    Give those the contract's JSON error body too (a generic message: no input echoed)."""
+    original = RequestHandler.handle_error
+    if getattr(original, "_bookstore_json", False):
+        return
+
+    def handle_error(
+        self: RequestHandler,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        original(self, request, status, exc, message)  # logs, and raises if already sending
+        text = "Malformed HTTP request." if status == 400 else _STATUS_MESSAGES.get(
+            status, "Internal server error." if status >= 500 else "Bad request."
+        )
+        response = web.Response(status=status, body=dumps({"message": text}),
+                                content_type="application/json")
+        response.force_close()
+        return response
+
+    handle_error._bookstore_json = True  # type: ignore[attr-defined]
+    RequestHandler.handle_error = handle_error  # type: ignore[method-assign]
+
+
+_install_json_protocol_errors()
 
 
 def _error_response(

@@ -174,3 +174,17 @@ async def test_a_stalled_request_body_gets_408_not_a_hang(aiohttp_server: Any) -
         head = await reader.readuntil(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408")
     writer.close()
+
+
+async def test_malformed_http_gets_a_json_error_without_echoing_input(aiohttp_server: Any) -> None:
+    server = await aiohttp_server(make_app())
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    writer.write(b"GET /boom HTTP/1.1\r\nHost: x\r\nX-Big: " + b"secret" * 4000 + b"\r\n\r\n")
+    await writer.drain()
+    async with asyncio.timeout(5):
+        raw = await reader.read()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400") or head.startswith(b"HTTP/1.0 400")
+    assert b"application/json" in head
+    assert body == b'{"message":"Malformed HTTP request."}'
+    writer.close()
