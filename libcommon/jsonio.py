@@ -38,6 +38,13 @@ def json_response(
     )
 
 
+def raw_json_response(
+    body: bytes, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    """A response from JSON that is already serialized."""
+    return web.Response(body=body, status=status, headers=headers, content_type=JSON_CONTENT_TYPE)
+
+
 def _is_json_content_type(content_type: str) -> bool:
     return content_type == JSON_CONTENT_TYPE or (
         content_type.startswith("application/") and content_type.endswith("+json")

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
+from libcommon.jsonio import dumps
+
 ISBN_PATTERN = re.compile(r"^[^\s/]{1,20}$")
 # A numeric string price: digits with an optional fraction (no sign, exponent or spaces).
 PRICE_STRING = re.compile(r"^[0-9]{1,8}(\.[0-9]*)?$")
@@ -102,6 +104,9 @@ class Book(BaseModel):
             "quantity": self.quantity,
         }
 
+    def to_json_bytes(self) -> bytes:
+        return dumps(self.to_json())
+
 
 class BookQuery(BaseModel):
     """`GET /books` parameters."""
@@ -113,8 +118,3 @@ class BookQuery(BaseModel):
     q: str | None = Field(default=None, min_length=1, max_length=200)
     author: str | None = Field(default=None, min_length=1, max_length=255)
     genre: str | None = Field(default=None, min_length=1, max_length=100)
-
-
-class BookPage(BaseModel):
-    items: list[Book]
-    next_after: str | None

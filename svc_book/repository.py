@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
-from libcommon.db import Database, Row
+from libcommon.db import Database
 from svc_book.models import Book
 
-_COLUMNS = "isbn, title, author, description, genre, price, quantity"
-_SELECT_ONE = f"SELECT {_COLUMNS} FROM books WHERE isbn = %s"  # noqa: S608 - constant
-_INSERT = f"INSERT INTO books ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)"  # noqa: S608
+_COLUMNS = "isbn, title, author, description, genre, price, quantity, doc"
+_SELECT_DOC = "SELECT doc FROM books WHERE isbn = %s"
+_INSERT = f"INSERT INTO books ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"  # noqa: S608
 _UPDATE = (
     "UPDATE books SET title = %s, author = %s, description = %s, genre = %s, price = %s, "
-    "quantity = %s WHERE isbn = %s"
+    "quantity = %s, doc = %s WHERE isbn = %s"
 )
 _DELETE = "DELETE FROM books WHERE isbn = %s"
 LIKE_ESCAPE = "!"
-
-
-def _book(row: Row) -> Book:
-    # SQLite keeps the price as TEXT (exact); MySQL returns a Decimal.
-    return Book.model_construct(
-        isbn=row["isbn"],
-        title=row["title"],
-        author=row["author"],
-        description=row["description"],
-        genre=row["genre"],
-        price=Decimal(str(row["price"])),
-        quantity=int(row["quantity"]),
-    )
 
 
 def _like_pattern(text: str) -> str:
@@ -43,34 +29,41 @@ def _like_pattern(text: str) -> str:
 
 
 class BookRepository:
+    """Each row keeps the book's JSON (`doc`, written with the columns) so reads return it
+    as stored: one column to fetch, nothing to rebuild."""
+
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def get(self, isbn: str) -> Book | None:
-        row = await self._db.fetch_one(_SELECT_ONE, (isbn,))
-        return _book(row) if row else None
+    async def get_json(self, isbn: str) -> bytes | None:
+        row = await self._db.fetch_one(_SELECT_DOC, (isbn,))
+        return bytes(row["doc"]) if row else None
 
-    async def add(self, book: Book) -> None:
-        """Raises DuplicateKeyError when the ISBN exists."""
+    async def add(self, book: Book) -> bytes:
+        """The stored JSON. Raises DuplicateKeyError when the ISBN exists."""
+        doc = book.to_json_bytes()
         await self._db.execute(
             _INSERT,
             (book.isbn, book.title, book.author, book.description, book.genre,
-             str(book.price), book.quantity),
+             str(book.price), book.quantity, doc),
         )
+        return doc
 
-    async def update(self, book: Book) -> bool:
+    async def update(self, book: Book) -> bytes | None:
+        """The stored JSON, or None when there is no book with this ISBN."""
+        doc = book.to_json_bytes()
         result = await self._db.execute(
             _UPDATE,
             (book.title, book.author, book.description, book.genre, str(book.price),
-             book.quantity, book.isbn),
+             book.quantity, doc, book.isbn),
         )
-        return result.rowcount > 0
+        return doc if result.rowcount > 0 else None
 
     async def delete(self, isbn: str) -> bool:
         result = await self._db.execute(_DELETE, (isbn,))
         return result.rowcount > 0
 
-    async def list(
+    async def list_json(
         self,
         *,
         limit: int,
@@ -78,8 +71,9 @@ class BookRepository:
         q: str | None = None,
         author: str | None = None,
         genre: str | None = None,
-    ) -> tuple[list[Book], bool]:
-        """Books in ISBN order after `after_isbn`; also whether more follow."""
+    ) -> tuple[list[bytes], str | None]:
+        """Books' JSON in ISBN order after `after_isbn`, and the ISBN to continue after
+        (None on the last page)."""
         where: list[str] = []
         params: list[Any] = []
         if after_isbn is not None:
@@ -100,10 +94,12 @@ class BookRepository:
                 ) + ")"
             )
             params.extend([pattern] * 3)
-        sql = f"SELECT {_COLUMNS} FROM books"  # noqa: S608 - only constant fragments
+        sql = "SELECT isbn, doc FROM books"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY isbn LIMIT %s"
         params.append(limit + 1)
         rows = await self._db.fetch_all(sql, params)
-        return [_book(row) for row in rows[:limit]], len(rows) > limit
+        page = rows[:limit]
+        next_after = page[-1]["isbn"] if len(rows) > limit and page else None
+        return [bytes(row["doc"]) for row in page], next_after

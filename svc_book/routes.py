@@ -9,7 +9,7 @@ from aiohttp import web
 
 from libcommon.db import DuplicateKeyError
 from libcommon.errors import ApiError
-from libcommon.jsonio import json_response, read_json
+from libcommon.jsonio import dumps, json_response, raw_json_response, read_json
 from libcommon.urls import public_url
 from libcommon.validation import parse_model
 from svc_book.models import Book, BookQuery, is_valid_isbn
@@ -42,11 +42,11 @@ def decode_cursor(cursor: str) -> str:
 async def create_book(request: web.Request) -> web.Response:
     book = parse_model(Book, await read_json(request))
     try:
-        await request.app[BOOKS_KEY].add(book)
+        stored = await request.app[BOOKS_KEY].add(book)
     except DuplicateKeyError:
         raise ApiError(422, DUPLICATE_ISBN) from None
     location = public_url(request, "books", book.isbn)
-    return json_response(book.to_json(), status=201, headers={"Location": location})
+    return raw_json_response(stored, status=201, headers={"Location": location})
 
 
 async def update_book(request: web.Request) -> web.Response:
@@ -54,17 +54,18 @@ async def update_book(request: web.Request) -> web.Response:
     book = parse_model(Book, await read_json(request))
     if book.isbn != isbn:
         raise ApiError(400, "The ISBN in the body must match the ISBN in the path.")
-    if not await request.app[BOOKS_KEY].update(book):
+    stored = await request.app[BOOKS_KEY].update(book)
+    if stored is None:
         raise _not_found(isbn)
-    return json_response(book.to_json())
+    return raw_json_response(stored)
 
 
 async def get_book(request: web.Request) -> web.Response:
     isbn = request.match_info["isbn"]
-    book = await request.app[BOOKS_KEY].get(isbn) if is_valid_isbn(isbn) else None
-    if book is None:
+    stored = await request.app[BOOKS_KEY].get_json(isbn) if is_valid_isbn(isbn) else None
+    if stored is None:
         raise _not_found(isbn)
-    return json_response(book.to_json())
+    return raw_json_response(stored)
 
 
 async def delete_book(request: web.Request) -> web.Response:
@@ -77,11 +78,13 @@ async def delete_book(request: web.Request) -> web.Response:
 async def list_books(request: web.Request) -> web.Response:
     query = parse_model(BookQuery, dict(request.query))
     after = decode_cursor(query.cursor) if query.cursor else None
-    books, more = await request.app[BOOKS_KEY].list(
+    items, next_after = await request.app[BOOKS_KEY].list_json(
         limit=query.limit, after_isbn=after, q=query.q, author=query.author, genre=query.genre
     )
-    next_cursor = encode_cursor(books[-1].isbn) if more and books else None
-    return json_response({"items": [book.to_json() for book in books], "next": next_cursor})
+    next_cursor = encode_cursor(next_after) if next_after is not None else None
+    # The stored documents are spliced in as they are: no parse and re-encode per book.
+    body = b'{"items":[' + b",".join(items) + b'],"next":' + dumps(next_cursor) + b"}"
+    return raw_json_response(body)
 
 
 async def related_books(request: web.Request) -> web.Response:
