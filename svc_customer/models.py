@@ -10,6 +10,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from libcommon.errors import ApiError
+from libcommon.jsonio import dumps
 
 MAX_TEXT = 255
 # RFC 5321 limits a forward path to 256 octets including the angle brackets.
@@ -103,6 +104,23 @@ class CustomerData(BaseModel):
     state: State
     zipcode: Text
 
+    def fields_json(self) -> dict[str, Any]:
+        """Every field as the API shows it, in its order, except the id."""
+        body: dict[str, Any] = {
+            "userId": self.user_id,
+            "name": self.name,
+            "phone": self.phone,
+            "address": self.address,
+        }
+        if self.address2 is not None:
+            body["address2"] = self.address2
+        body.update(city=self.city, state=self.state, zipcode=self.zipcode)
+        return body
+
+    def document(self) -> bytes:
+        """What the repository stores as the read model (`doc`)."""
+        return dumps(self.fields_json())
+
 
 class Customer(CustomerData):
     """A stored customer."""
@@ -114,17 +132,7 @@ class Customer(CustomerData):
         return cls.model_construct(id=customer_id, **data.model_dump())
 
     def to_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "id": self.id,
-            "userId": self.user_id,
-            "name": self.name,
-            "phone": self.phone,
-            "address": self.address,
-        }
-        if self.address2 is not None:
-            body["address2"] = self.address2
-        body.update(city=self.city, state=self.state, zipcode=self.zipcode)
-        return body
+        return {"id": self.id, **self.fields_json()}
 
 
 class UserIdQuery(BaseModel):

@@ -7,51 +7,45 @@ from libcommon.events import build_customer_registered
 from libcommon.outbox import enqueue
 from svc_customer.models import Customer, CustomerData, user_id_key
 
-_COLUMNS = "id, user_id, name, phone, address, address2, city, state, zipcode"
-_SELECT = f"SELECT {_COLUMNS} FROM customers"  # noqa: S608 - constant
+_SELECT = "SELECT id, doc FROM customers"
 _INSERT = (
     "INSERT INTO customers (user_id, user_id_key, name, phone, address, address2, city, state, "
-    "zipcode) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    "zipcode, doc) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 _UPDATE = (
     "UPDATE customers SET user_id = %s, user_id_key = %s, name = %s, phone = %s, address = %s, "
-    "address2 = %s, city = %s, state = %s, zipcode = %s WHERE id = %s"
+    "address2 = %s, city = %s, state = %s, zipcode = %s, doc = %s WHERE id = %s"
 )
 _DELETE = "DELETE FROM customers WHERE id = %s"
 
 
-def _customer(row: Row) -> Customer:
-    return Customer.model_construct(
-        id=int(row["id"]),
-        user_id=row["user_id"],
-        name=row["name"],
-        phone=row["phone"],
-        address=row["address"],
-        address2=row["address2"],
-        city=row["city"],
-        state=row["state"],
-        zipcode=row["zipcode"],
-    )
+def _json(row: Row) -> bytes:
+    """The API's JSON: the id the database assigned, then the stored document's fields."""
+    doc = bytes(row["doc"])
+    return b'{"id":' + str(int(row["id"])).encode() + b"," + doc[1:]
 
 
-def _values(data: CustomerData) -> tuple[str | None, ...]:
+def _values(data: CustomerData) -> tuple[str | bytes | None, ...]:
     return (data.user_id, user_id_key(data.user_id), data.name, data.phone, data.address,
-            data.address2, data.city, data.state, data.zipcode)
+            data.address2, data.city, data.state, data.zipcode, data.document())
 
 
 class CustomerRepository:
+    """Each row keeps the customer's JSON minus the id (`doc`, written with the columns), so
+    reads return it as stored."""
+
     def __init__(self, db: Database, *, topic: str) -> None:
         self._db = db
         self._topic = topic
 
-    async def get(self, customer_id: int) -> Customer | None:
+    async def get_json(self, customer_id: int) -> bytes | None:
         row = await self._db.fetch_one(f"{_SELECT} WHERE id = %s", (customer_id,))
-        return _customer(row) if row else None
+        return _json(row) if row else None
 
-    async def find_by_user_id(self, user_id: str) -> Customer | None:
+    async def find_json_by_user_id(self, user_id: str) -> bytes | None:
         """Case-insensitive (see `user_id_key`)."""
         row = await self._db.fetch_one(f"{_SELECT} WHERE user_id_key = %s", (user_id_key(user_id),))
-        return _customer(row) if row else None
+        return _json(row) if row else None
 
     async def register(self, data: CustomerData) -> Customer:
         """Store a new customer and its registered event in one transaction.

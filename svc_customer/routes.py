@@ -6,7 +6,7 @@ from aiohttp import web
 
 from libcommon.db import DuplicateKeyError
 from libcommon.errors import ApiError
-from libcommon.jsonio import json_response, read_json
+from libcommon.jsonio import json_response, raw_json_response, read_json
 from libcommon.outbox import OUTBOX_RELAY_KEY
 from libcommon.urls import public_url
 from libcommon.validation import parse_model
@@ -35,18 +35,18 @@ async def create_customer(request: web.Request) -> web.Response:
 
 async def get_customer(request: web.Request) -> web.Response:
     customer_id = parse_customer_id(request.match_info["id"])
-    customer = await request.app[CUSTOMERS_KEY].get(customer_id)
-    if customer is None:
+    stored = await request.app[CUSTOMERS_KEY].get_json(customer_id)
+    if stored is None:
         raise _not_found(customer_id)
-    return json_response(customer.to_json())
+    return raw_json_response(stored)
 
 
 async def find_customer(request: web.Request) -> web.Response:
     query = parse_model(UserIdQuery, dict(request.query))
-    customer = await request.app[CUSTOMERS_KEY].find_by_user_id(query.user_id)
-    if customer is None:
+    stored = await request.app[CUSTOMERS_KEY].find_json_by_user_id(query.user_id)
+    if stored is None:
         raise ApiError(404, f"No customer with userId {query.user_id}.")
-    return json_response(customer.to_json())
+    return raw_json_response(stored)
 
 
 async def update_customer(request: web.Request) -> web.Response:
