@@ -46,6 +46,10 @@ class Case:
 CASES: tuple[Case, ...] = (
     Case("floor", "trivial aiohttp handler (floor)", "wrk-get", "floor", ("floor",),
          paths="books", uses_workers=False),
+    # The same handler with aiohttp's default per-request access log: a reference point only
+    # (targets use the log-free floor); the services do log every request, batched.
+    Case("floor-logged", "trivial aiohttp handler + aiohttp access log", "wrk-get",
+         "floor_logged", ("floor_logged",), paths="books", uses_workers=False),
     Case("book-direct", "GET /books/{ISBN} direct", "wrk-get", "svc_book", ("svc_book",),
          paths="books"),
     Case("book-bff-desktop", "GET /books/{ISBN} via BFF, desktop", "wrk-get", "bff_book",
@@ -92,7 +96,7 @@ def select_cases(spec: str | None) -> list[Case]:
 
 def services_needed(cases: Iterable[Case]) -> list[str]:
     """Services to start, in start order (upstreams before BFFs)."""
-    order = ["floor", "svc_book", "svc_customer", "bff_book", "bff_customer"]
+    order = ["floor", "floor_logged", "svc_book", "svc_customer", "bff_book", "bff_customer"]
     needed = {name for case in cases for name in case.needs}
     return [name for name in order if name in needed]
 

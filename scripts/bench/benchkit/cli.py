@@ -42,7 +42,7 @@ JWT_ISSUER = "cmu.edu"
 JWT_SUBJECT = "starlord"
 # Offsets from --base-port, so a local stack on the default ports is left alone.
 PORT_OFFSETS = {"svc_book": 0, "svc_customer": 1, "crm": 2, "recommender": 3, "bff_book": 80,
-                "bff_customer": 81, "floor": 90, "tansu": 92}
+                "bff_customer": 81, "floor": 90, "floor_logged": 91, "tansu": 92}
 START_TIMEOUT_S = 40.0
 
 
@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed-customers", type=int, default=300)
     parser.add_argument("--base-port", type=int, default=13000,
                         help="svc_book gets this port; others: +1 svc_customer, +2 crm, "
-                             "+80/+81 BFFs, +90 floor, +92 Tansu")
+                             "+80/+81 BFFs, +90/+91 floors, +92 Tansu")
     parser.add_argument("--out", type=Path, default=None,
                         help="results folder (default bench-results/<timestamp>)")
     parser.add_argument("--keep-db", action="store_true",
@@ -253,13 +253,14 @@ class Bench:
                 f"port(s) already in use: {', '.join(busy)}; another benchmark running? "
                 "Choose other ports with --base-port")
 
-    def start_floor(self) -> None:
-        proc = self.procs.add(stack.floor_proc(self.ports["floor"], self.logs))
+    def start_floor(self, logged: bool = False) -> None:
+        name = "floor_logged" if logged else "floor"
+        proc = self.procs.add(stack.floor_proc(self.ports[name], self.logs, logged=logged))
         proc.start()
         try:
             proc.wait_http("/status", 15)
         except stack.StackError as exc:
-            self.unavailable["floor"] = str(exc).splitlines()[0]
+            self.unavailable[name] = str(exc).splitlines()[0]
             self.note(str(exc))
 
     def start_tansu(self) -> None:
@@ -512,6 +513,8 @@ class Bench:
             needed = self.needed_services()
             if "floor" in needed:
                 self.start_floor()
+            if "floor_logged" in needed:
+                self.start_floor(logged=True)
             if "svc_customer" in needed and "svc_customer" not in self.unavailable:
                 self.start_tansu()
             for index, workers in enumerate(self.workers):

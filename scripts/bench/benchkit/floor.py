@@ -11,6 +11,7 @@ harness's own write-case bookkeeping can be tested against a server that needs n
 from __future__ import annotations
 
 import argparse
+import logging
 
 from aiohttp import web
 
@@ -54,6 +55,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=13090)
+    parser.add_argument("--access-log", action="store_true",
+                        help="log every request with aiohttp's default access logger")
     args = parser.parse_args()
     try:
         import uvloop
@@ -61,7 +64,12 @@ def main() -> None:
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is a dependency
         pass
-    web.run_app(create_app(), host=args.host, port=args.port, access_log=None, print=None)
+    access_log = None
+    if args.access_log:
+        # aiohttp's default: one logging record per request, to stderr (the floor-logged case).
+        logging.basicConfig(level=logging.INFO)
+        access_log = logging.getLogger("aiohttp.access")
+    web.run_app(create_app(), host=args.host, port=args.port, access_log=access_log, print=None)
 
 
 if __name__ == "__main__":

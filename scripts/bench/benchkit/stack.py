@@ -259,9 +259,12 @@ def python_env(extra: Mapping[str, str], pythonpath: str = str(ROOT)) -> dict[st
     return env
 
 
-def floor_proc(port: int, log_dir: Path) -> Proc:
+def floor_proc(port: int, log_dir: Path, *, logged: bool = False) -> Proc:
+    name = "floor_logged" if logged else "floor"
     argv = [sys.executable, "-m", "benchkit.floor", "--port", str(port)]
-    return Proc("floor", argv, python_env({}, str(BENCH_DIR)), log_dir / "floor.log", port)
+    if logged:
+        argv.append("--access-log")
+    return Proc(name, argv, python_env({}, str(BENCH_DIR)), log_dir / f"{name}.log", port)
 
 
 def service_proc(package: str, port: int, env: Mapping[str, str], log_path: Path) -> Proc:
