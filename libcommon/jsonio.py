@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -15,8 +16,6 @@ JSON_CONTENT_TYPE = "application/json"
 
 def _default(obj: Any) -> Any:
     # Decimal prices must leave as JSON numbers, not strings.
-    from decimal import Decimal
-
     if isinstance(obj, Decimal):
         return float(obj) if obj != obj.to_integral_value() else int(obj)
     raise TypeError
@@ -45,10 +44,12 @@ def raw_json_response(
     return web.Response(body=body, status=status, headers=headers, content_type=JSON_CONTENT_TYPE)
 
 
-def _is_json_content_type(content_type: str) -> bool:
-    return content_type == JSON_CONTENT_TYPE or (
-        content_type.startswith("application/") and content_type.endswith("+json")
-    )
+def is_json_content_type(content_type: str | None) -> bool:
+    """`application/json` or `application/*+json`, parameters (charset) ignored."""
+    if not content_type:
+        return False
+    mime = content_type.partition(";")[0].strip().lower()
+    return mime == JSON_CONTENT_TYPE or (mime.startswith("application/") and mime.endswith("+json"))
 
 
 BODY_TIMEOUT_KEY = web.AppKey("body_timeout_s", float)
@@ -68,7 +69,7 @@ async def read_body(request: web.Request) -> bytes:
 async def read_json(request: web.Request) -> Any:
     """The request body as JSON; 415 for a non-JSON content type, 400 when malformed."""
     # aiohttp reports a missing header as application/octet-stream: accept that as JSON.
-    if request.headers.get("Content-Type") and not _is_json_content_type(request.content_type):
+    if request.headers.get("Content-Type") and not is_json_content_type(request.content_type):
         raise ApiError(415, "Content-Type must be application/json.")
     body = await read_body(request)
     if not body.strip():

@@ -11,7 +11,6 @@ one with a JSON `{"message"}` body.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -24,9 +23,9 @@ from yarl import URL
 
 from libcommon.client_type import CLIENT_TYPE_KEY, ClientType, ResourceKind, needs_shaping, shape
 from libcommon.errors import ApiError
-from libcommon.jsonio import read_body
+from libcommon.jsonio import is_json_content_type, read_body
 from libcommon.urls import public_base_url
-from libcommon.web import REQUEST_ID_HEADER, REQUEST_ID_KEY
+from libcommon.web import REQUEST_ID_HEADER, REQUEST_ID_KEY, new_request_id
 
 log = logging.getLogger("libcommon.proxy")
 
@@ -53,15 +52,6 @@ class UpstreamAnswer:
     content_type: str | None
     location: str | None
     retry_after: str | None
-
-
-def is_json_content_type(content_type: str | None) -> bool:
-    if not content_type:
-        return False
-    mime = content_type.partition(";")[0].strip().lower()
-    if mime == "application/json":
-        return True
-    return mime.startswith("application/") and mime.endswith("+json")
 
 
 class Upstream:
@@ -140,7 +130,7 @@ class Upstream:
         """Send the request upstream as-is; ApiError 502/504 when that fails."""
         body = await read_body(request) if request.body_exists else None
         # Set by the base app's request-id middleware (created there when the client sent none).
-        request_id = request.get(REQUEST_ID_KEY) or uuid.uuid4().hex
+        request_id = request.get(REQUEST_ID_KEY) or new_request_id()
         headers = {REQUEST_ID_HEADER: request_id}
         for name in FORWARDED_REQUEST_HEADERS:
             value = request.headers.get(name)

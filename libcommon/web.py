@@ -97,12 +97,6 @@ def _install_json_protocol_errors() -> None:
 _install_json_protocol_errors()
 
 
-def _error_response(
-    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
-) -> web.Response:
-    return json_response(body, status=status, headers=headers)
-
-
 def _route_label(request: web.Request) -> str:
     match_info = request.match_info
     resource = match_info.route.resource
@@ -114,7 +108,7 @@ def _route_label(request: web.Request) -> str:
 def error_response(request: web.Request, exc: Exception) -> web.Response:
     """Every error leaves as `{"message": ...}`; nothing internal is ever shown."""
     if isinstance(exc, ApiError):
-        return _error_response(exc.status, exc.body(), exc.headers)
+        return json_response(exc.body(), status=exc.status, headers=exc.headers)
     if isinstance(exc, web.HTTPException):
         if exc.status < 400:
             raise exc  # redirects are aiohttp's to send
@@ -124,12 +118,12 @@ def error_response(request: web.Request, exc: Exception) -> web.Response:
         elif exc.status == 404:
             message = f"No route for {request.path}."
         headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
-        return _error_response(exc.status, {"message": message}, headers)
+        return json_response({"message": message}, status=exc.status, headers=headers)
     if isinstance(exc, DatabaseUnavailable):
         log.warning("database unavailable", exc_info=exc)
-        return _error_response(503, {"message": "Database unavailable, try again later."})
+        return json_response({"message": "Database unavailable, try again later."}, status=503)
     log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
-    return _error_response(500, {"message": "Internal server error."})
+    return json_response({"message": "Internal server error."}, status=500)
 
 
 def _make_core_middleware(service: str, access: AccessLog | None) -> Middleware:
