@@ -47,8 +47,9 @@ class CustomerRepository:
         row = await self._db.fetch_one(f"{_SELECT} WHERE user_id_key = %s", (user_id_key(user_id),))
         return _json(row) if row else None
 
-    async def register(self, data: CustomerData) -> Customer:
-        """Store a new customer and its registered event in one transaction.
+    async def register(self, data: CustomerData) -> tuple[Customer, bytes]:
+        """Store a new customer and its registered event in one transaction; returns the
+        customer and its JSON, which is the event's value (the contract: the same bytes).
 
         Raises DuplicateKeyError (nothing stored) when the userId is taken.
         """
@@ -61,7 +62,7 @@ class CustomerRepository:
                 tx, topic=self._topic, key=event.key, payload=event.value,
                 headers=event.headers, event_id=event.event_id,
             )
-        return customer
+        return customer, event.value
 
     async def update(self, customer_id: int, data: CustomerData) -> Customer | None:
         """Replace every field; None when there is no such customer.

@@ -25,12 +25,12 @@ def _not_found(customer_id: int) -> ApiError:
 async def create_customer(request: web.Request) -> web.Response:
     data = parse_model(CustomerData, await read_json(request))
     try:
-        customer = await request.app[CUSTOMERS_KEY].register(data)
+        customer, body = await request.app[CUSTOMERS_KEY].register(data)
     except DuplicateKeyError:
         raise ApiError(422, DUPLICATE_USER_ID) from None
     request.app[OUTBOX_RELAY_KEY].notify()  # committed: publish now rather than at the next poll
     location = public_url(request, "customers", str(customer.id))
-    return json_response(customer.to_json(), status=201, headers={"Location": location})
+    return raw_json_response(body, status=201, headers={"Location": location})
 
 
 async def get_customer(request: web.Request) -> web.Response:
