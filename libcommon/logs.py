@@ -33,9 +33,6 @@ class JsonFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
-        extra = getattr(record, "fields", None)
-        if isinstance(extra, dict):
-            entry.update(extra)
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return orjson.dumps(entry, default=str).decode()
@@ -57,8 +54,6 @@ def setup_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # aiohttp's own access logger is replaced by ours (cheaper, structured).
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
 class AccessLog:

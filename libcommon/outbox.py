@@ -31,6 +31,7 @@ from pydantic import Field
 from libcommon.background import BackgroundWorker
 from libcommon.db import Database, Executor, Row
 from libcommon.kafka import KafkaSettings, create_producer
+from libcommon.web import add_ready_check
 
 log = logging.getLogger("libcommon.outbox")
 
@@ -405,7 +406,6 @@ def outbox_relay_ctx(
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     """A cleanup context (after the database's) that runs a relay, stored under
     `OUTBOX_RELAY_KEY`, and registers its ready check as "outbox"."""
-    from libcommon.web import add_ready_check
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         relay = OutboxRelay.from_settings(app[db_key], settings, client_id=client_id)
