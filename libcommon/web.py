@@ -244,7 +244,9 @@ AppFactory = Callable[[Any], web.Application | Awaitable[web.Application]]
 
 
 def _serve(create_app: AppFactory, settings: ServiceSettings, name: str, reuse_port: bool) -> None:
+    # A spawned worker starts with nothing configured: logging is set up in every process.
     setup_logging(name, settings.log_level, settings.log_format)
+    log.info("serving %s on %s:%d", name, settings.host, settings.port)
     try:
         import uvloop
 
@@ -265,9 +267,6 @@ def _serve(create_app: AppFactory, settings: ServiceSettings, name: str, reuse_p
 
 def run_service(create_app: AppFactory, settings: ServiceSettings, *, name: str) -> None:
     """Serve the app; with WORKERS > 1, that many processes share the port (SO_REUSEPORT)."""
-    setup_logging(name, settings.log_level, settings.log_format)
-    log.info("starting %s on %s:%d (%d worker(s))", name, settings.host, settings.port,
-             settings.workers)
     if settings.workers == 1:
         _serve(create_app, settings, name, reuse_port=False)
         return
