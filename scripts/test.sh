@@ -14,6 +14,7 @@ if ! mariadb_up; then
   mariadb_up || { echo "MariaDB did not start"; exit 1; }
 fi
 
+echo "== tools"; bash scripts/install-test-tools.sh
 echo "== ruff"; "$VENV/bin/ruff" check .
 echo "== mypy"; "$VENV/bin/mypy"
 echo "== pytest"
