@@ -137,10 +137,10 @@ async def related_books(request: web.Request) -> web.Response:
 def setup_routes(app: web.Application) -> None:
     router = app.router
     router.add_post("/books", create_book)
-    router.add_get("/books", list_books, allow_head=False)
+    router.add_get("/books", list_books)
     # /books/isbn/{isbn} before /books/{isbn}/...: aiohttp matches in registration order.
-    router.add_get("/books/isbn/{isbn}", get_book, allow_head=False)
-    router.add_get("/books/{isbn}/related-books", related_books, allow_head=False)
-    router.add_get("/books/{isbn}", get_book, allow_head=False)
+    router.add_get("/books/isbn/{isbn}", get_book)
+    router.add_get("/books/{isbn}/related-books", related_books)
+    router.add_get("/books/{isbn}", get_book)
     router.add_put("/books/{isbn}", update_book)
     router.add_delete("/books/{isbn}", delete_book)
