@@ -97,6 +97,10 @@ def test_dry_run_prints_every_step_in_order_and_runs_nothing(
         "docker login --username AWS --password-stdin",
         f"docker build --platform linux/amd64 --tag {IMAGE}",
         f"docker push {IMAGE}",
+        "kubectl apply --server-side -f https://raw.githubusercontent.com/prometheus-operator/"
+        "prometheus-operator/v0.77.1/example/prometheus-operator-crd/"
+        "monitoring.coreos.com_podmonitors.yaml",
+        "monitoring.coreos.com_prometheusrules.yaml",  # the CRDs the eks overlay needs
         "kubectl apply --filename",  # the namespace, before its Secrets
         "kubectl create secret generic svc-book-db",
         "kubectl create secret generic svc-customer-db",
