@@ -91,7 +91,10 @@ class TrustedProxies:
         return cls(tuple(networks), any_peer)
 
     def __str__(self) -> str:
-        return ",".join(["*"] * self.any_peer + [str(network) for network in self.networks])
+        return ",".join(["*"] * self.any_peer + [
+            str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
+            for net in self.networks
+        ])
 
     def trusts(self, peer: str | None) -> bool:
         if self.any_peer:
