@@ -144,8 +144,11 @@ configure() {
   check_database_url BOOKS_DATABASE_URL
   check_database_url CUSTOMERS_DATABASE_URL
   check_database_url CRM_DATABASE_URL
-  # The BFFs refuse to start with a shorter HS256 key (libcommon.jwt_auth.MIN_SECRET_BYTES).
+  # The BFFs refuse to start with a shorter or monotonous HS256 key (libcommon.jwt_auth:
+  # MIN_SECRET_BYTES, MIN_SECRET_DISTINCT_BYTES): fail here, before anything is deployed.
   ((${#JWT_SECRET} >= 32)) || die "JWT_SECRET must be at least 32 bytes"
+  (($(printf %s "$JWT_SECRET" | od -An -v -tx1 | tr -s ' ' '\n' | sed '/^$/d' | sort -u | wc -l) >= 16)) ||
+    die "JWT_SECRET must contain at least 16 distinct bytes"
 
   CLUSTER_NAME=${CLUSTER_NAME:-bookstore}
   ECR_REPOSITORY=${ECR_REPOSITORY:-bookstore}

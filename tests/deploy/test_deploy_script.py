@@ -139,6 +139,7 @@ def test_missing_environment_is_named_and_nothing_runs(fake_tools: tuple[Path, P
     ("BOOKS_DATABASE_URL", "postgres://u:p@h/books"),
     ("AWS_ACCOUNT_ID", "12345"),
     ("JWT_SECRET", "too-short"),
+    ("JWT_SECRET", " " * 40),
 ])
 def test_bad_settings_are_refused(fake_tools: tuple[Path, Path], name: str, value: str) -> None:
     bin_dir, _calls = fake_tools
