@@ -24,14 +24,17 @@ from yarl import URL
 from libcommon.client_type import CLIENT_TYPE_KEY, ClientType, MobileRules, needs_shaping, shape
 from libcommon.errors import ApiError
 from libcommon.jsonio import JSON_CONTENT_TYPE, is_json_content_type, read_body
+from libcommon.tracing import client_trace_configs
 from libcommon.urls import public_base_url
 from libcommon.web.request_id import REQUEST_ID_HEADER, REQUEST_ID_KEY, new_request_id
 
 log = logging.getLogger("libcommon.proxy")
 
 # Whitelist: everything else (Authorization, Connection, Keep-Alive, TE, Upgrade, Cookie,
-# Host, Content-Length, Transfer-Encoding, ...) stays at the BFF.
-FORWARDED_REQUEST_HEADERS = ("Content-Type", "Accept", "User-Agent")
+# Host, Content-Length, Transfer-Encoding, ...) stays at the BFF. The W3C trace context is
+# forwarded as-is when this BFF does not trace; when it does, the client span's trace
+# config replaces `traceparent` with its own (same trace, the BFF's span as parent).
+FORWARDED_REQUEST_HEADERS = ("Content-Type", "Accept", "User-Agent", "traceparent", "tracestate")
 READY_TIMEOUT_S = 1.5
 
 
@@ -106,6 +109,7 @@ class Upstream:
             timeout=self._timeout,
             cookie_jar=aiohttp.DummyCookieJar(),
             raise_for_status=False,
+            trace_configs=client_trace_configs(),
         )
 
     async def close(self) -> None:

@@ -227,9 +227,9 @@ async def test_smtp_outage_is_retried_without_committing(
                             smtp_security="none", smtp_timeout_s=1)
     smtp_server.stop()
     await publish(tansu_broker.bootstrap, topic, [good(1), good(2)])
-    failures = metric("crm_mail_failures_total", kind="transient")
+    failures = metric("crm_mail_failures_total", backend="smtp", kind="transient")
     async with running_crm(settings, create_mailer(settings)) as crm:
-        await eventually(lambda: metric("crm_mail_failures_total", kind="transient")
+        await eventually(lambda: metric("crm_mail_failures_total", backend="smtp", kind="transient")
                          >= failures + 3, timeout_s=10)
         assert crm._consumer is not None
         assert await crm._consumer.committed(TopicPartition(topic, 0)) is None
