@@ -42,7 +42,7 @@ FULLTEXT_INDEXES = (("ft_books_search", "search_title, search_body"),
 def _word(index: int) -> str:
     """A pronounceable pseudo-word per index (3+ letters, never a stop word)."""
     consonants, vowels = "bcdfgklmnprstvz", "aeiou"
-    out = []
+    out: list[str] = []
     value = index + 7
     while value or len(out) < 3:
         out.append(consonants[value % 15] + vowels[(value // 15) % 5])
