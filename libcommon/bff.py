@@ -35,10 +35,6 @@ class BffSettings(ServiceSettings, JwtSettings, ProxySettings, RateLimitSettings
 RATE_LIMITER_KEY = web.AppKey("rate_limiter", RateLimiter)
 
 
-def _client_address(request: web.Request) -> str | None:
-    return request.remote
-
-
 def _token_subject(request: web.Request) -> str | None:
     claims = request.get(CLAIMS_KEY)
     subject = claims.get("sub") if claims is not None else None
@@ -84,7 +80,8 @@ def create_bff_app(
         signups = tuple(signup_routes)
         middlewares = [
             make_rate_limit_middleware(
-                limiter, KeyKind.ADDRESS, _client_address,
+                # X-Forwarded-For only from FORWARDED_ALLOW_IPS (libcommon.forwarded).
+                limiter, KeyKind.ADDRESS, settings.forwarded_allow_ips.client_address,
                 exempt_paths=PUBLIC_PATHS, signup_routes=signups,
             ),
             jwt_middleware,

@@ -37,6 +37,8 @@ log = logging.getLogger("libcommon.jwt_auth")
 
 ALGORITHM = "HS256"
 MIN_SECRET_BYTES = 32
+# 40 spaces or "aaaa..." are long enough but guessable: ask for some variety too.
+MIN_SECRET_DISTINCT_BYTES = 16
 DEFAULT_ALLOWED_SUBJECTS = "starlord, gamora, drax, rocket, groot"
 DEFAULT_ISSUER = "cmu.edu"
 # Paths answered without a token (the contract's list). /openapi.json needs one like any route.
@@ -65,9 +67,9 @@ class JwtSettings(BaseSettings):
 
     @field_validator("jwt_secret")
     @classmethod
-    def _secret_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+    def _secret_strong_enough(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
-            parse_keys(value.get_secret_value())  # ValueError never shows a key
+            parse_keys(value.get_secret_value())  # each key strong enough; never shows a key
         return value
 
     @field_validator("jwt_allowed_subjects")
@@ -82,6 +84,19 @@ class JwtSettings(BaseSettings):
         if self.jwt_verify_signature and self.jwt_secret is None:
             raise ValueError("JWT_SECRET is required unless JWT_VERIFY_SIGNATURE=false")
         return self
+
+
+def secret_weakness(secret: str) -> str | None:
+    """Why an HS256 secret is too weak (too short, too little variety), or None."""
+    key = secret.encode()
+    if len(key) < MIN_SECRET_BYTES:
+        return f"must be at least {MIN_SECRET_BYTES} bytes"
+    if len(set(key)) < MIN_SECRET_DISTINCT_BYTES:
+        return (
+            f"must contain at least {MIN_SECRET_DISTINCT_BYTES} distinct bytes "
+            "(use e.g. `openssl rand -base64 48`)"
+        )
+    return None
 
 
 def parse_subjects(value: str) -> frozenset[str]:
@@ -110,9 +125,9 @@ def parse_keys(spec: str) -> tuple[SigningKey, ...]:
         prefix, colon, rest = entry.partition(":")
         if len(entries) > 1 and colon and _KID.fullmatch(prefix):
             kid, entry = prefix, rest
-        if len(entry.encode()) < MIN_SECRET_BYTES:
-            where = f"key {position}" if len(entries) > 1 else "the key"
-            raise ValueError(f"{where} must be at least {MIN_SECRET_BYTES} bytes")
+        weakness = secret_weakness(entry)
+        if weakness:
+            raise ValueError(f"key {position} {weakness}" if len(entries) > 1 else weakness)
         keys.append(SigningKey(kid, entry.encode()))
     kids = [key.kid for key in keys if key.kid is not None]
     if len(kids) != len(set(kids)):
@@ -153,7 +168,7 @@ class JwtVerifier:
         clock: Callable[[], float] = time.time,
     ) -> None:
         if verify_signature and secret is None:
-            raise ValueError(f"the JWT secret must be at least {MIN_SECRET_BYTES} bytes")
+            raise ValueError("the JWT secret is required")
         keys = parse_keys(secret) if secret is not None else ()
         self._keys = tuple(key.key for key in keys)
         self._keys_by_kid = {key.kid: key.key for key in keys if key.kid is not None}

@@ -150,7 +150,8 @@ def main() -> int:
     parser.add_argument("--limit", default="100/10 seconds", help="RATE_LIMIT_READS")
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=50)
-    parser.add_argument("--processes", type=int, default=1, help="BFF processes sharing the storage")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="BFF processes sharing the storage")
     parser.add_argument("--base-port", type=int, default=27100)
     parser.add_argument("--max-wait-s", type=int, default=15,
                         help="wait the largest Retry-After (when at most this) and try again")

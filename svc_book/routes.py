@@ -64,7 +64,7 @@ def decode_search_cursor(cursor: str) -> tuple[int, str]:
 
 
 async def create_book(request: web.Request) -> web.Response:
-    book = parse_model(Book, await read_json(request))
+    book = parse_model(Book, await read_json(request, exact_numbers=True))
     try:
         stored = await request.app[BOOKS_KEY].add(book)
     except DuplicateKeyError:
@@ -75,7 +75,7 @@ async def create_book(request: web.Request) -> web.Response:
 
 async def update_book(request: web.Request) -> web.Response:
     isbn = request.match_info["isbn"]
-    book = parse_model(Book, await read_json(request))
+    book = parse_model(Book, await read_json(request, exact_numbers=True))
     if book.isbn != isbn:
         raise ApiError(400, "The ISBN in the body must match the ISBN in the path.")
     stored = await request.app[BOOKS_KEY].update(book)
@@ -137,10 +137,10 @@ async def related_books(request: web.Request) -> web.Response:
 def setup_routes(app: web.Application) -> None:
     router = app.router
     router.add_post("/books", create_book)
-    router.add_get("/books", list_books, allow_head=False)
+    router.add_get("/books", list_books)
     # /books/isbn/{isbn} before /books/{isbn}/...: aiohttp matches in registration order.
-    router.add_get("/books/isbn/{isbn}", get_book, allow_head=False)
-    router.add_get("/books/{isbn}/related-books", related_books, allow_head=False)
-    router.add_get("/books/{isbn}", get_book, allow_head=False)
+    router.add_get("/books/isbn/{isbn}", get_book)
+    router.add_get("/books/{isbn}/related-books", related_books)
+    router.add_get("/books/{isbn}", get_book)
     router.add_put("/books/{isbn}", update_book)
     router.add_delete("/books/{isbn}", delete_book)

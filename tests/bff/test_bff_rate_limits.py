@@ -185,6 +185,37 @@ async def test_each_address_has_its_own_budget(
     assert elsewhere[0] == 200
 
 
+async def test_forwarded_for_from_an_untrusted_peer_is_ignored(
+    bff: Bff, make_client: MakeClient, upstream: FakeService
+) -> None:
+    """A client cannot get a fresh budget by inventing X-Forwarded-For addresses."""
+    script(upstream)
+    client = await make_client(bff, rate_limit_reads="1/minute", forwarded_allow_ips="")
+    first = await client.get(
+        bff.get_path, headers=headers(make_token(sub="drax"), **{"X-Forwarded-For": "192.0.2.1"})
+    )
+    second = await client.get(
+        bff.get_path, headers=headers(make_token(sub="groot"), **{"X-Forwarded-For": "192.0.2.2"})
+    )
+    assert [first.status, second.status] == [200, 429]
+
+
+async def test_forwarded_for_from_a_trusted_proxy_names_the_client(
+    bff: Bff, make_client: MakeClient, upstream: FakeService
+) -> None:
+    """Behind a load balancer listed in FORWARDED_ALLOW_IPS each client has its own budget."""
+    script(upstream)
+    client = await make_client(bff, rate_limit_reads="1/minute", forwarded_allow_ips="127.0.0.1")
+
+    def at(address: str, sub: str) -> dict[str, str]:
+        return headers(make_token(sub=sub), **{"X-Forwarded-For": address})
+
+    first = await client.get(bff.get_path, headers=at("203.0.113.9", "rocket"))
+    repeat = await client.get(bff.get_path, headers=at("203.0.113.9", "groot"))
+    elsewhere = await client.get(bff.get_path, headers=at("198.51.100.7", "starlord"))
+    assert [first.status, repeat.status, elsewhere.status] == [200, 429, 200]
+
+
 @pytest.mark.parametrize("path", ["/status", "/ready", "/metrics"])
 async def test_operational_routes_are_never_limited(
     bff: Bff, make_client: MakeClient, path: str
@@ -262,7 +293,7 @@ def test_bad_setting_stops_start_up_with_one_line_naming_it(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], bff: Bff,
     name: str, value: str,
 ) -> None:
-    monkeypatch.setenv("JWT_SECRET", "x" * 40)
+    monkeypatch.setenv("JWT_SECRET", "rate-limit-test-secret-0123456789-abcdef")
     monkeypatch.setenv(name, value)
     with pytest.raises(SystemExit) as exc_info:
         load_settings(bff.settings_cls)
@@ -274,7 +305,7 @@ def test_bad_setting_stops_start_up_with_one_line_naming_it(
 
 def test_good_settings_are_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
     values: dict[str, Any] = {
-        "JWT_SECRET": "x" * 40,
+        "JWT_SECRET": "rate-limit-test-secret-0123456789-abcdef",
         "RATE_LIMIT_READS": "50/second; 1000/minute",
         "RATE_LIMIT_STORAGE_URL": "redis://:pw@10.0.0.5:6379/2",
         "RATE_LIMIT_STRATEGY": "sliding-window-counter",
