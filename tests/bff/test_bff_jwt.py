@@ -119,18 +119,26 @@ async def test_attack_gets_401(
     assert upstream.seen == []
 
 
+class FromNow(float):
+    """A time claim given as seconds from when the token is minted (not from collection)."""
+
+
+def resolve_times(claims: dict[str, Any]) -> dict[str, Any]:
+    now = time.time()
+    return {k: now + v if isinstance(v, FromNow) else v for k, v in claims.items()}
+
+
 VALID: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     # (case, token claims, settings overrides)
     *[(f"sub {name}", {"sub": name}, {}) for name in ("starlord", "gamora", "drax", "rocket",
                                                       "groot")],
-    ("integer exp", {"exp": int(time.time()) + 3600}, {}),
-    ("nbf in the past", {"nbf": time.time() - 5}, {}),
-    ("extra claims (aud, iat, jti)", {"aud": "someone", "iat": time.time(), "jti": "x1"}, {}),
+    ("integer exp", {"exp": int(time.time()) + 3600}, {}),  # an hour: margin enough
+    ("nbf in the past", {"nbf": FromNow(-5)}, {}),
+    ("extra claims (aud, iat, jti)", {"aud": "someone", "iat": FromNow(0), "jti": "x1"}, {}),
     ("custom subjects, spaces ignored", {"sub": "nebula"},
      {"jwt_allowed_subjects": " thanos ,nebula,, "}),
     ("custom issuer", {"iss": "example.org"}, {"jwt_issuer": "example.org"}),
-    # A callable claim is computed when the test runs (collection may be minutes earlier).
-    ("leeway covers a just-expired token", {"exp": lambda: time.time() - 5}, {"jwt_leeway_s": 30}),
+    ("leeway covers a just-expired token", {"exp": FromNow(-5)}, {"jwt_leeway_s": 30}),
 ]
 
 
@@ -142,9 +150,9 @@ async def test_valid_token_passes_and_is_not_forwarded(
     script_single_resources(upstream)
     client = await make_client(bff, **overrides)
 
-    claims = {name: value() if callable(value) else value for name, value in claims.items()}
     response = await client.get(
-        bff.get_path, headers={"Authorization": bearer(make_token(**claims)), "User-Agent": "x"}
+        bff.get_path,
+        headers={"Authorization": bearer(make_token(**resolve_times(claims))), "User-Agent": "x"},
     )
 
     assert response.status == 200, await response.text()
