@@ -11,7 +11,8 @@ from libcommon.docs_page import DOCS_PATHS, add_docs_routes
 from libcommon.jwt_auth import PUBLIC_PATHS, JwtSettings, JwtVerifier, make_jwt_middleware
 from libcommon.proxy import ProxyRoute, ProxySettings, Upstream, add_proxy_routes, upstream_context
 from libcommon.settings import ServiceSettings
-from libcommon.web import add_ready_check, create_base_app, load_openapi
+from libcommon.web import add_ready_check, create_base_app
+from libcommon.web.openapi import load_openapi
 
 
 class BffSettings(ServiceSettings, JwtSettings, ProxySettings):

@@ -20,7 +20,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from libcommon.docs_page import DOCS_PATHS, page_document
-from libcommon.web import load_openapi
+from libcommon.web.openapi import load_openapi
 from tests.bff.conftest import BFFS, DESKTOP_UA, SECRET, Bff, MakeClient, headers, make_token
 from tests.fixtures.procs import ServiceProcess
 
