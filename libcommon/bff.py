@@ -15,6 +15,7 @@ from aiohttp.typedefs import Middleware
 
 from libcommon.client_type import make_client_type_middleware
 from libcommon.cors import CorsSettings, enable_cors, is_preflight
+from libcommon.docs_page import DOCS_PATHS, add_docs_routes
 from libcommon.jwt_auth import (
     CLAIMS_KEY,
     PUBLIC_PATHS,
@@ -26,6 +27,7 @@ from libcommon.proxy import ProxyRoute, ProxySettings, Upstream, add_proxy_route
 from libcommon.ratelimit import KeyKind, RateLimiter, RateLimitSettings, make_rate_limit_middleware
 from libcommon.settings import ServiceSettings
 from libcommon.web import add_ready_check, create_base_app
+from libcommon.web.openapi import load_openapi
 
 
 class BffSettings(ServiceSettings, JwtSettings, ProxySettings, RateLimitSettings, CorsSettings):
@@ -44,12 +46,12 @@ def _token_subject(request: web.Request) -> str | None:
 ResponseHook = Callable[[web.Request, web.StreamResponse], Awaitable[None]]
 
 
-def _make_response_headers_hook(no_store: bool) -> ResponseHook:
+def _make_response_headers_hook(no_store: bool, exempt_paths: frozenset[str]) -> ResponseHook:
     async def add_headers(request: web.Request, response: web.StreamResponse) -> None:
         headers = response.headers
         # Browsers must not guess another type than the declared JSON (or text) one.
         headers["X-Content-Type-Options"] = "nosniff"
-        if no_store and request.path not in PUBLIC_PATHS:
+        if no_store and request.path not in exempt_paths:
             # Personal data: neither the browser nor any cache in between keeps a copy.
             headers.setdefault("Cache-Control", "no-store")
 
@@ -71,8 +73,11 @@ def create_bff_app(
     `no_store`: every answer carries `Cache-Control: no-store` (personal data)."""
     verifier = JwtVerifier.from_settings(settings)
     cors_enabled = bool(settings.cors_allow_origins.strip())
+    # The docs page is public (a browser cannot send a token to open it); the API it
+    # describes is not.
+    no_token_paths = PUBLIC_PATHS | DOCS_PATHS
     jwt_middleware = make_jwt_middleware(
-        verifier, needs_no_token=is_preflight if cors_enabled else None
+        verifier, no_token_paths, needs_no_token=is_preflight if cors_enabled else None
     )
     limiter = RateLimiter(settings, name)
     middlewares: list[Middleware] = [jwt_middleware]
@@ -95,7 +100,7 @@ def create_bff_app(
         name=name,
         openapi=openapi,
         # The token is checked before the User-Agent.
-        middlewares=[*middlewares, make_client_type_middleware(PUBLIC_PATHS)],
+        middlewares=[*middlewares, make_client_type_middleware(no_token_paths)],
     )
     if limiter.enabled:
         app[RATE_LIMITER_KEY] = limiter
@@ -104,6 +109,7 @@ def create_bff_app(
     app.cleanup_ctx.append(upstream_context(upstream))
     add_ready_check(app, f"{upstream.name.lower()}_service", upstream.check)
     add_proxy_routes(app, upstream_key, routes)
-    app.on_response_prepare.append(_make_response_headers_hook(no_store))
-    enable_cors(app, settings, exempt_paths=PUBLIC_PATHS)
+    add_docs_routes(app, load_openapi(openapi))
+    app.on_response_prepare.append(_make_response_headers_hook(no_store, no_token_paths))
+    enable_cors(app, settings, exempt_paths=no_token_paths)
     return app
