@@ -46,7 +46,7 @@ async function call(path, init) {
 
 
 class _Page(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         body = b"<!doctype html><title>shop</title><p>a web shop on another origin</p>"
         self.send_response(200)
         self.send_header("Content-Type", "text/html")
