@@ -28,6 +28,7 @@ from tests.deploy.test_image import tool
 DATABASES = ("Books", "Customers", "Crm")
 
 
+@pytest.mark.slow  # starts a process
 def test_every_template_is_cfn_lint_clean() -> None:
     cfn_lint = tool("cfn-lint")
     assert cfn_lint is not None, "cfn-lint is a dev dependency (pyproject.toml)"
