@@ -25,7 +25,9 @@ AppFactory = Callable[[Any], web.Application | Awaitable[web.Application]]
 def _serve(create_app: AppFactory, settings: ServiceSettings, name: str, reuse_port: bool) -> None:
     # A spawned worker starts with nothing configured: logging is set up in every process.
     setup_logging(name, settings.log_level, settings.log_format)
-    log.info("serving %s on %s:%d", name, settings.host, settings.port)
+    ssl_context = settings.ssl_context()
+    log.info("serving %s on %s:%d%s", name, settings.host, settings.port,
+             " (HTTPS)" if ssl_context is not None else "")
     try:
         import uvloop
 
@@ -40,6 +42,7 @@ def _serve(create_app: AppFactory, settings: ServiceSettings, name: str, reuse_p
         access_log=None,
         print=None,
         reuse_port=reuse_port,
+        ssl_context=ssl_context,
         handle_signals=True,
     )
 
