@@ -48,6 +48,7 @@
 #   CRM_ROLE_ARN (arn:aws:iam::<account>:role/<cluster>-crm-ses), PLATFORM (linux/amd64),
 #   SMTP_USERNAME, SMTP_PASSWORD (only with MAIL_BACKEND=smtp), DEPLOY_WORKDIR (temp dir),
 #   ROLLOUT_TIMEOUT (300s), METRICS_SERVER_VERSION (v0.7.2), PYTHON (python3),
+#   PROMETHEUS_OPERATOR_VERSION (v0.77.1: CRDs installed when the cluster lacks them),
 #   and these settings, passed to the pods' ConfigMap when set: MAIL_BACKEND, STORE_OWNER,
 #   SES_CONFIGURATION_SET, SMTP_HOST, SMTP_PORT, SMTP_SECURITY, KAFKA_SECURITY_PROTOCOL,
 #   KAFKA_CUSTOMER_TOPIC, JWT_ISSUER, JWT_ALLOWED_SUBJECTS, RECOMMENDER_TIMEOUT_S,
@@ -59,9 +60,8 @@ readonly DEPLOYMENTS=(svc-book svc-customer crm bff-book bff-customer)
 readonly MIGRATION_JOB=bookstore-migrate
 # The image name manifests/overlays/eks sets as a placeholder; replaced with the ECR image.
 readonly EKS_PLACEHOLDER_IMAGE=000000000000.dkr.ecr.us-east-1.amazonaws.com/bookstore
-# Database owners: environment prefix, Kubernetes Secret, stack output prefix.
+# Database owners: environment prefix and the -data stack's output prefix.
 readonly DATABASE_PREFIXES=(BOOK CUSTOMER CRM)
-declare -rA DATABASE_SECRET=([BOOK]=svc-book-db [CUSTOMER]=svc-customer-db [CRM]=crm-db)
 declare -rA DATABASE_OUTPUT=([BOOK]=Books [CUSTOMER]=Customers [CRM]=Crm)
 readonly PASSTHROUGH_SETTINGS=(MAIL_BACKEND STORE_OWNER SES_CONFIGURATION_SET SMTP_HOST SMTP_PORT
   SMTP_SECURITY KAFKA_SECURITY_PROTOCOL KAFKA_CUSTOMER_TOPIC JWT_ISSUER JWT_ALLOWED_SUBJECTS
@@ -199,13 +199,17 @@ configure() {
       fi
     done
   fi
-  # The BFFs refuse to start with a shorter HS256 key (libcommon.jwt_auth.MIN_SECRET_BYTES).
+  # The BFFs refuse to start with a shorter or monotonous HS256 key (libcommon.jwt_auth:
+  # MIN_SECRET_BYTES, MIN_SECRET_DISTINCT_BYTES): fail here, before anything is deployed.
   ((${#JWT_SECRET} >= 32)) || die "JWT_SECRET must be at least 32 bytes"
+  (($(printf %s "$JWT_SECRET" | od -An -v -tx1 | tr -s ' ' '\n' | sed '/^$/d' | sort -u | wc -l) >= 16)) ||
+    die "JWT_SECRET must contain at least 16 distinct bytes"
 
   ECR_REPOSITORY=${ECR_REPOSITORY:-bookstore}
   PLATFORM=${PLATFORM:-linux/amd64}
   ROLLOUT_TIMEOUT=${ROLLOUT_TIMEOUT:-300s}
   METRICS_SERVER_VERSION=${METRICS_SERVER_VERSION:-v0.7.2}
+  PROMETHEUS_OPERATOR_VERSION=${PROMETHEUS_OPERATOR_VERSION:-v0.77.1}
   CRM_ROLE_NAME="${CLUSTER_NAME}-crm-ses"
   CRM_ROLE_ARN=${CRM_ROLE_ARN:-arn:aws:iam::${AWS_ACCOUNT_ID}:role/${CRM_ROLE_NAME}}
   # The SES identity of the -app stack: the sender's address unless a domain is given.
@@ -537,16 +541,34 @@ apply_secret() {
   rm -f "$file"
 }
 
+# The eks overlay holds a PodMonitor and a PrometheusRule: without their CRDs `kubectl apply`
+# would refuse them. Only the two CRDs are installed (server-side: they exceed the annotation
+# size limit of client-side apply); the Prometheus itself (kube-prometheus-stack, or Amazon
+# Managed Prometheus) is the cluster's. See manifests/README.md, "Monitoring".
+monitoring_crds() {
+  step "Prometheus Operator CRDs (PodMonitor, PrometheusRule)"
+  local base="https://raw.githubusercontent.com/prometheus-operator/prometheus-operator/${PROMETHEUS_OPERATOR_VERSION}/example/prometheus-operator-crd"
+  local crd
+  for crd in podmonitors prometheusrules; do
+    show_text "kubectl get crd $crd.monitoring.coreos.com >/dev/null 2>&1 || kubectl apply --server-side -f $base/monitoring.coreos.com_$crd.yaml"
+    if ((!DRY_RUN)); then
+      kubectl get crd "$crd.monitoring.coreos.com" >/dev/null 2>&1 ||
+        kubectl apply --server-side -f "$base/monitoring.coreos.com_$crd.yaml"
+    fi
+  done
+}
+
 secrets() {
   step "Namespace and Secrets (from the environment)"
   run kubectl apply --filename "$REPO_ROOT/manifests/base/namespace.yaml"
   SECRET_DIR=$(umask 077 && mktemp -d "${TMPDIR:-/tmp}/bookstore-secrets.XXXXXX")
-  local prefix keys
-  for prefix in "${DATABASE_PREFIXES[@]}"; do
-    keys=("DATABASE_URL=${prefix}_DATABASE_URL")
-    [[ -n "$(database_var "$prefix" READ_URL)" ]] && keys+=("DATABASE_READ_URL=${prefix}_DATABASE_READ_URL")
-    apply_secret "${DATABASE_SECRET[$prefix]}" "${keys[@]}"
-  done
+  # DATABASE_READ_URL only where a reader is known (--create-infra: always).
+  apply_secret svc-book-db DATABASE_URL=BOOK_DATABASE_URL \
+    ${BOOK_DATABASE_READ_URL:+DATABASE_READ_URL=BOOK_DATABASE_READ_URL}
+  apply_secret svc-customer-db DATABASE_URL=CUSTOMER_DATABASE_URL \
+    ${CUSTOMER_DATABASE_READ_URL:+DATABASE_READ_URL=CUSTOMER_DATABASE_READ_URL}
+  apply_secret crm-db DATABASE_URL=CRM_DATABASE_URL \
+    ${CRM_DATABASE_READ_URL:+DATABASE_READ_URL=CRM_DATABASE_READ_URL}
   apply_secret bff-jwt JWT_SECRET=JWT_SECRET
   if [[ -n "${SMTP_USERNAME:-}" || -n "${SMTP_PASSWORD:-}" ]]; then
     require_env SMTP_USERNAME SMTP_PASSWORD
@@ -788,6 +810,7 @@ main() {
   ecr_repository
   build_and_push
   metrics_server
+  monitoring_crds
   secrets
   apply_manifests
   wait_for_rollout
