@@ -215,7 +215,9 @@ def moto_env(moto: Moto, work: Path, **overrides: str) -> dict[str, str]:
         AWS_ENDPOINT_URL=moto.endpoint_url, AWS_ACCESS_KEY_ID="testing",
         AWS_SECRET_ACCESS_KEY="testing", AWS_CONFIG_FILE=os.devnull,
         AWS_SHARED_CREDENTIALS_FILE=os.devnull, AWS_REGION=MOTO_REGION,
-        AWS_ACCOUNT_ID=MOTO_ACCOUNT, DEPLOY_WORKDIR=str(work), **overrides,
+        AWS_ACCOUNT_ID=MOTO_ACCOUNT, DEPLOY_WORKDIR=str(work),
+        TLS_CERT_ARN=f"arn:aws:acm:{MOTO_REGION}:{MOTO_ACCOUNT}:certificate/0123abcd-4567-89ef-0123-456789abcdef",
+        **overrides,
     )
 
 
