@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from devkit.processes import ProcessGroup
 
 from benchkit import stack, wrk
 
@@ -308,7 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stack.create_databases([database])
     results: list[ScaleResult] = []
     seeding: dict[int, float] = {}
-    procs = stack.ProcessGroup()
+    procs = ProcessGroup()
     try:
         stack.migrate("svc_book", stack.database_url(database), out / "migrate.log")
         current = 0
