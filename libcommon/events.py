@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings
 
 EVENT_TYPE_CUSTOMER_REGISTERED = "customer.registered"
 HEADER_EVENT_ID = "event-id"
@@ -28,6 +29,12 @@ HEADER_REQUEST_ID = "request-id"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 DEFAULT_CUSTOMER_TOPIC = "bookstore.customer.evt"
 _MAX_EVENT_ID_LEN = 64  # the outbox column is VARCHAR(64)
+
+
+class CustomerTopicSettings(BaseSettings):
+    """Mixin for the producer and the consumers of customer events (KAFKA_CUSTOMER_TOPIC)."""
+
+    kafka_customer_topic: str = Field(default=DEFAULT_CUSTOMER_TOPIC, min_length=1)
 
 
 class MalformedEvent(ValueError):

@@ -40,11 +40,11 @@ from libcommon.breaker import (
     CallTimeoutError,
     CircuitOpenError,
     FileCircuitStorage,
-    retry_after_header,
 )
 from libcommon.clock import Clock
 from libcommon.errors import ApiError
 from libcommon.tracing import client_trace_configs
+from libcommon.web.retry_after import retry_after_header
 
 log = logging.getLogger("svc_book.related")
 

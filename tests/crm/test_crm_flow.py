@@ -18,7 +18,8 @@ from crm.mail import FileMailer, create_mailer
 from libcommon.db import Database
 from libcommon.events import build_customer_registered
 from libcommon.kafka import KafkaSettings, create_producer
-from libcommon.outbox import OutboxRelay, enqueue
+from libcommon.outbox.relay import OutboxRelay
+from libcommon.outbox.store import enqueue
 from tests.crm.helpers import assert_welcome, crm_settings, open_crm_db, running_crm
 from tests.fixtures.kafka import TansuBroker
 from tests.fixtures.mail import DEFAULT_SENDER, MotoSes, SmtpServer
