@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaProducer
 
 from tests.bff.conftest import DESKTOP_UA
 from tests.fixtures.kafka import TansuBroker
-from tests.fixtures.otlp import OtlpReceiver
+from tests.fixtures.otlp import OtlpReceiver, ReceivedSpan
 from tests.fixtures.procs import free_port
 from tests.monitoring.promql import exported_names, metric_names
 from tests.monitoring.rules import DASHBOARD, alerts
@@ -197,3 +197,90 @@ def test_every_dashboard_query_names_exported_metrics_and_is_answered(
         grafana_free = expr.replace("$__rate_interval", "1m").replace("$__range", "5m")
         prometheus.query(grafana_free)
     assert missing == {}
+
+
+# --- one registration, one trace ----------------------------------------------------------
+
+CLIENT_TRACE = "5b8efff798038103d269b633813fc60c"
+CLIENT_SPAN = "eee19b7ec3c1b174"
+
+
+def render_trace(spans: list[ReceivedSpan]) -> str:
+    """The trace as a tree: service, span name, duration (also printed for the docs)."""
+    children: dict[str, list[ReceivedSpan]] = {}
+    ids = {s.span_id for s in spans}
+    for span in spans:
+        children.setdefault(span.parent_span_id if span.parent_span_id in ids else "", []).append(span)
+    lines: list[str] = []
+
+    def walk(parent: str, depth: int) -> None:
+        for span in sorted(children.get(parent, []), key=lambda s: s.start_ns):
+            lines.append(f"{'  ' * depth}{span.service:<13} {span.name:<40} {span.duration_ms:8.2f} ms")
+            walk(span.span_id, depth + 1)
+
+    walk("", 0)
+    return "\n".join(lines)
+
+
+def _chain(spans: list[ReceivedSpan], leaf: ReceivedSpan) -> list[ReceivedSpan]:
+    by_id = {s.span_id: s for s in spans}
+    chain = [leaf]
+    while chain[-1].parent_span_id in by_id:
+        chain.append(by_id[chain[-1].parent_span_id])
+    return list(reversed(chain))
+
+
+def test_a_registration_is_one_trace_from_the_bff_to_the_mail_send(
+    stack: Stack, traffic: dict[str, Any], tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    mails_before = len(list(stack.mail_dir.glob("*.eml")))
+    status, headers, _body = call(
+        "POST", f"{stack.url('bff_customer')}/customers", customer(2),
+        headers={"traceparent": f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"})
+    assert status == 201
+    request_id = headers["X-Request-ID"]
+
+    def complete(spans: list[ReceivedSpan]) -> bool:
+        return any(s.trace_id == CLIENT_TRACE and s.name == "mail send" for s in spans)
+
+    stack.receiver.wait_for(complete, timeout_s=30)
+    time.sleep(0.5)  # the CRM's enclosing span is exported a batch later at most
+    trace = stack.receiver.trace(CLIENT_TRACE)
+    tree = render_trace(trace)
+    print(f"\ntrace {CLIENT_TRACE} (request id {request_id}):\n{tree}")
+    (tmp_path_factory.getbasetemp() / "registration-trace.txt").write_text(tree + "\n")
+
+    (mail,) = [s for s in trace if s.name == "mail send"]
+    chain = [(s.service, s.name) for s in _chain(trace, mail)]
+    # Every hop, each the parent of the next, from the client's span to the mail transport.
+    expected = [
+        ("bff_customer", "POST /customers"),          # server span, parent: the client's
+        ("bff_customer", "POST"),                     # aiohttp client span to the service
+        ("svc_customer", "POST /customers"),
+        ("svc_customer", "transaction"),              # customer + outbox row
+        ("svc_customer", "outbox publish"),           # the relay, later, other task
+        ("svc_customer", f"{stack.topic} send"),      # aiokafka producer span
+        ("crm", "crm process"),                       # continued from the record header
+        ("crm", "mail send"),
+    ]
+    assert chain == expected, tree
+    root = _chain(trace, mail)[0]
+    assert root.parent_span_id == CLIENT_SPAN
+    names = {(s.service, s.name) for s in trace}
+    assert {("svc_customer", "INSERT customers"), ("svc_customer", "INSERT outbox"),
+            ("crm", f"{stack.topic} receive"), ("crm", "dedupe lookup"),
+            ("crm", "dedupe record")} <= names, tree
+    assert len(list(stack.mail_dir.glob("*.eml"))) == mails_before + 1
+
+    # Request id and trace id together in the log lines of that registration, CRM included.
+    lines = []
+    for name in ("bff_customer", "svc_customer", "crm"):
+        for raw in stack.processes[name].log().splitlines():
+            if raw.startswith("{") and CLIENT_TRACE in raw:
+                lines.append((name, json.loads(raw)))
+    services = {name for name, _line in lines}
+    assert services == {"bff_customer", "svc_customer", "crm"}, lines
+    for name, line in lines:
+        assert line["request_id"] == request_id, (name, line)
+        assert line["trace_id"] == CLIENT_TRACE
+    assert any(name == "crm" and "welcome e-mail sent" in line["msg"] for name, line in lines)
