@@ -58,7 +58,8 @@ CONSUMED = Counter(
     "crm_events_consumed_total",
     "Records handled to the end (sent, duplicate, dead-lettered, ignored)", ["outcome"],
 )
-CONNECTED = Gauge("crm_kafka_connected", "1 while the consumer is connected to the broker")
+CONNECTED = Gauge("crm_kafka_connected", "1 while the consumer is connected to the broker",
+                  multiprocess_mode="livemin")
 
 # Every outcome exported from the start at 0: a series born at 1 would hide its first
 # increase from rate()/increase() (and the alerts built on them).

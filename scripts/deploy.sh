@@ -20,7 +20,9 @@
 #   BOOKS_DATABASE_URL       mysql+aiomysql://user:pass@<RDS writer endpoint>:3306/books
 #   CUSTOMERS_DATABASE_URL   mysql+aiomysql://user:pass@<RDS writer endpoint>:3306/customers
 #   CRM_DATABASE_URL         mysql+aiomysql://user:pass@<RDS writer endpoint>:3306/crm
-#   JWT_SECRET               HS256 key of the BFFs, at least 32 bytes
+#   JWT_SECRET               HS256 key of the BFFs, at least 32 bytes; during a rotation
+#                            "kid:new,kid:old" (docs/KEY_ROTATION.md); the smoke test signs
+#                            with the first
 #   KAFKA_BOOTSTRAP_SERVERS  MSK TLS brokers, b-1....:9094,b-2....:9094
 #   MAIL_FROM                an SES-verified sender, e.g. "Book Store <no-reply@example.com>"
 #   RECOMMENDER_URL          the recommendation engine's base URL
@@ -375,17 +377,26 @@ mint_jwt() {
   local subjects=${JWT_ALLOWED_SUBJECTS:-starlord}
   local subject=${subjects%%,*}
   JWT_SUB="${subject// /}" JWT_ISS="${JWT_ISSUER:-cmu.edu}" "${PYTHON:-python3}" - <<'PY'
-import base64, hashlib, hmac, json, os, time
+import base64, hashlib, hmac, json, os, re, time
 
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
+# JWT_SECRET may list several keys during a rotation (docs/KEY_ROTATION.md): sign with the
+# first, naming its key id when it has one ("kid:key").
+key, kid = os.environ["JWT_SECRET"], None
+if "," in key:
+    key = key.split(",")[0].strip()
+    named = re.fullmatch(r"([A-Za-z0-9._-]{1,64}):(.*)", key, re.S)
+    if named:
+        kid, key = named.group(1), named.group(2)
 now = int(time.time())
-header = b64url(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+jose = {"alg": "HS256", "typ": "JWT", **({"kid": kid} if kid else {})}
+header = b64url(json.dumps(jose, separators=(",", ":")).encode())
 claims = {"sub": os.environ["JWT_SUB"], "iss": os.environ["JWT_ISS"], "iat": now, "exp": now + 600}
 payload = b64url(json.dumps(claims, separators=(",", ":")).encode())
 signing_input = f"{header}.{payload}".encode()
-signature = hmac.new(os.environ["JWT_SECRET"].encode(), signing_input, hashlib.sha256).digest()
+signature = hmac.new(key.encode(), signing_input, hashlib.sha256).digest()
 print(f"{header}.{payload}.{b64url(signature)}")
 PY
 }
