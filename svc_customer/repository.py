@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from libcommon.db import Database, Row
-from libcommon.events import build_customer_registered
-from libcommon.outbox.store import enqueue
-from svc_customer.models import Customer, CustomerData, user_id_key
+from libcommon.events import customer_registered_record
+from libcommon.outbox.unit_of_work import OutboxUnitOfWork
+from svc_customer.models import CustomerData, StoredCustomer, render_customer, user_id_key
 
 _SELECT = "SELECT id, doc FROM customers"
 _INSERT = (
@@ -20,22 +20,22 @@ _DELETE = "DELETE FROM customers WHERE id = %s"
 
 
 def _json(row: Row) -> bytes:
-    """The API's JSON: the id the database assigned, then the stored document's fields."""
-    doc = bytes(row["doc"])
-    return b'{"id":' + str(int(row["id"])).encode() + b"," + doc[1:]
+    return render_customer(int(row["id"]), bytes(row["doc"]))
 
 
-def _values(data: CustomerData) -> tuple[str | bytes | None, ...]:
+def _values(data: CustomerData, document: bytes) -> tuple[str | bytes | None, ...]:
     return (data.user_id, user_id_key(data.user_id), data.name, data.phone, data.address,
-            data.address2, data.city, data.state, data.zipcode, data.document())
+            data.address2, data.city, data.state, data.zipcode, document)
 
 
 class CustomerRepository:
     """Each row keeps the customer's JSON minus the id (`doc`, written with the columns), so
-    reads return it as stored."""
+    reads return it as stored. Registration goes through the unit of work: the customer and
+    its event commit together, then the unit of work wakes the relay."""
 
-    def __init__(self, db: Database, *, topic: str) -> None:
+    def __init__(self, db: Database, unit_of_work: OutboxUnitOfWork, *, topic: str) -> None:
         self._db = db
+        self._unit_of_work = unit_of_work
         self._topic = topic
 
     async def get_json(self, customer_id: int) -> bytes | None:
@@ -47,30 +47,34 @@ class CustomerRepository:
         row = await self._db.fetch_one(f"{_SELECT} WHERE user_id_key = %s", (user_id_key(user_id),))
         return _json(row) if row else None
 
-    async def register(self, data: CustomerData) -> tuple[Customer, bytes]:
-        """Store a new customer and its registered event in one transaction; returns the
-        customer and its JSON, which is the event's value (the contract: the same bytes).
+    async def register(self, data: CustomerData) -> StoredCustomer:
+        """Store a new customer and its registered event (whose value is the customer's JSON)
+        in one transaction.
 
         Raises DuplicateKeyError (nothing stored) when the userId is taken.
         """
-        async with self._db.transaction() as tx:
-            result = await tx.execute(_INSERT, _values(data))
+        document = data.document()
+        async with self._unit_of_work.begin() as work:
+            result = await work.tx.execute(_INSERT, _values(data, document))
             assert result.lastrowid is not None
-            customer = Customer.stored(result.lastrowid, data)
-            event = build_customer_registered(customer.to_json())
-            await enqueue(
-                tx, topic=self._topic, key=event.key, payload=event.value,
+            customer = StoredCustomer(result.lastrowid, render_customer(result.lastrowid, document))
+            event = customer_registered_record(customer.id, customer.json)
+            await work.enqueue(
+                topic=self._topic, key=event.key, payload=event.value,
                 headers=event.headers, event_id=event.event_id,
             )
-        return customer, event.value
+        return customer
 
-    async def update(self, customer_id: int, data: CustomerData) -> Customer | None:
+    async def update(self, customer_id: int, data: CustomerData) -> StoredCustomer | None:
         """Replace every field; None when there is no such customer.
 
         Raises DuplicateKeyError when another customer has the userId.
         """
-        result = await self._db.execute(_UPDATE, (*_values(data), customer_id))
-        return Customer.stored(customer_id, data) if result.rowcount > 0 else None
+        document = data.document()
+        result = await self._db.execute(_UPDATE, (*_values(data, document), customer_id))
+        if result.rowcount == 0:
+            return None
+        return StoredCustomer(customer_id, render_customer(customer_id, document))
 
     async def delete(self, customer_id: int) -> bool:
         result = await self._db.execute(_DELETE, (customer_id,))

@@ -1,13 +1,15 @@
-"""Customer service HTTP handlers: parse, call, shape, return."""
+"""Customer service HTTP handlers: parse, call, respond."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from aiohttp import web
 
 from libcommon.db import DuplicateKeyError
 from libcommon.errors import ApiError
-from libcommon.jsonio import json_response, raw_json_response, read_json
-from libcommon.outbox.app import OUTBOX_RELAY_KEY
+from libcommon.jsonio import raw_json_response, read_json
 from libcommon.urls import public_url, query_param_plus_literal
 from libcommon.validation import parse_model
 from svc_customer.models import CustomerData, UserIdQuery, parse_customer_id
@@ -22,15 +24,20 @@ def _not_found(customer_id: int) -> ApiError:
     return ApiError(404, f"No customer with id {customer_id}.")
 
 
-async def create_customer(request: web.Request) -> web.Response:
-    data = parse_model(CustomerData, await read_json(request))
+@contextmanager
+def _user_id_must_be_free() -> Iterator[None]:
     try:
-        customer, body = await request.app[CUSTOMERS_KEY].register(data)
+        yield
     except DuplicateKeyError:
         raise ApiError(422, DUPLICATE_USER_ID) from None
-    request.app[OUTBOX_RELAY_KEY].notify()  # committed: publish now rather than at the next poll
+
+
+async def create_customer(request: web.Request) -> web.Response:
+    data = parse_model(CustomerData, await read_json(request))
+    with _user_id_must_be_free():
+        customer = await request.app[CUSTOMERS_KEY].register(data)
     location = public_url(request, "customers", str(customer.id))
-    return raw_json_response(body, status=201, headers={"Location": location})
+    return raw_json_response(customer.json, status=201, headers={"Location": location})
 
 
 async def get_customer(request: web.Request) -> web.Response:
@@ -54,13 +61,11 @@ async def find_customer(request: web.Request) -> web.Response:
 async def update_customer(request: web.Request) -> web.Response:
     customer_id = parse_customer_id(request.match_info["id"])
     data = parse_model(CustomerData, await read_json(request))
-    try:
+    with _user_id_must_be_free():
         customer = await request.app[CUSTOMERS_KEY].update(customer_id, data)
-    except DuplicateKeyError:
-        raise ApiError(422, DUPLICATE_USER_ID) from None
     if customer is None:
         raise _not_found(customer_id)
-    return json_response(customer.to_json())
+    return raw_json_response(customer.json)
 
 
 async def delete_customer(request: web.Request) -> web.Response:
