@@ -80,7 +80,7 @@ def start_stack(tmp: Path, broker: TansuBroker, receiver: OtlpReceiver) -> Stack
         for process in processes.values():  # all at once: imports overlap
             process.start(wait=False)
         for process in processes.values():
-            wait_http(f"{process.url}/ready", timeout_s=60, proc=process.proc)  # type: ignore[arg-type]
+            process.wait_http("/ready", 60)
     except Exception as exc:
         stack.stop()
         raise RuntimeError(f"{exc}\n{stack.logs()}") from exc
@@ -119,7 +119,7 @@ class Prometheus:
              "--storage.tsdb.retention.time=1h", "--log.level=warn"],
             stdout=log, stderr=log,
         )
-        wait_http(f"{self.url}/-/ready", timeout_s=30, proc=self.proc)
+        wait_http(f"{self.url}/-/ready", timeout_s=30, exited=self.proc.poll)
         return self
 
     def stop(self) -> None:
