@@ -26,6 +26,9 @@
 #   KAFKA_BOOTSTRAP_SERVERS  MSK TLS brokers, b-1....:9094,b-2....:9094
 #   MAIL_FROM                an SES-verified sender, e.g. "Book Store <no-reply@example.com>"
 #   RECOMMENDER_URL          the recommendation engine's base URL
+#   TLS_CERT_ARN             ACM certificate of the BFF load balancers' HTTPS listeners (443;
+#                            there is no plain-HTTP listener). A dry run without it warns
+#                            loudly and renders the overlay's placeholder.
 # Environment (optional):
 #   CLUSTER_NAME (bookstore), ECR_REPOSITORY (bookstore), VERSION (default: git describe),
 #   CRM_ROLE_ARN (arn:aws:iam::<account>:role/bookstore-crm-ses), PLATFORM (linux/amd64),
@@ -35,7 +38,8 @@
 #   and these settings, passed to the pods' ConfigMap when set: MAIL_BACKEND, STORE_OWNER,
 #   SES_CONFIGURATION_SET, SMTP_HOST, SMTP_PORT, SMTP_SECURITY, KAFKA_SECURITY_PROTOCOL,
 #   KAFKA_CUSTOMER_TOPIC, JWT_ISSUER, JWT_ALLOWED_SUBJECTS, RECOMMENDER_TIMEOUT_S,
-#   BREAKER_RESET_S, LOG_LEVEL, WORKERS.
+#   BREAKER_RESET_S, LOG_LEVEL, WORKERS, RATE_LIMIT_READS, RATE_LIMIT_WRITES,
+#   RATE_LIMIT_SIGNUPS, CORS_ALLOW_ORIGINS.
 set -euo pipefail
 
 readonly NAMESPACE=book-store
@@ -45,7 +49,8 @@ readonly MIGRATION_JOB=bookstore-migrate
 readonly EKS_PLACEHOLDER_IMAGE=000000000000.dkr.ecr.us-east-1.amazonaws.com/bookstore
 readonly PASSTHROUGH_SETTINGS=(MAIL_BACKEND STORE_OWNER SES_CONFIGURATION_SET SMTP_HOST SMTP_PORT
   SMTP_SECURITY KAFKA_SECURITY_PROTOCOL KAFKA_CUSTOMER_TOPIC JWT_ISSUER JWT_ALLOWED_SUBJECTS
-  RECOMMENDER_TIMEOUT_S BREAKER_RESET_S LOG_LEVEL WORKERS)
+  RECOMMENDER_TIMEOUT_S BREAKER_RESET_S LOG_LEVEL WORKERS RATE_LIMIT_READS RATE_LIMIT_WRITES
+  RATE_LIMIT_SIGNUPS CORS_ALLOW_ORIGINS)
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DRY_RUN=0
@@ -151,6 +156,13 @@ configure() {
   ((${#JWT_SECRET} >= 32)) || die "JWT_SECRET must be at least 32 bytes"
   (($(printf %s "$JWT_SECRET" | od -An -v -tx1 | tr -s ' ' '\n' | sed '/^$/d' | sort -u | wc -l) >= 16)) ||
     die "JWT_SECRET must contain at least 16 distinct bytes"
+
+  if [[ -n "${TLS_CERT_ARN:-}" ]]; then
+    [[ "$TLS_CERT_ARN" =~ ^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$ ]] ||
+      die "TLS_CERT_ARN must be an ACM certificate ARN: arn:aws:acm:<region>:<account>:certificate/<id>"
+  elif ((!DRY_RUN)); then
+    die "TLS_CERT_ARN is required: the BFF load balancers serve HTTPS only (an ACM certificate ARN)"
+  fi
 
   CLUSTER_NAME=${CLUSTER_NAME:-bookstore}
   ECR_REPOSITORY=${ECR_REPOSITORY:-bookstore}
@@ -342,6 +354,33 @@ patches:
         path: /metadata/annotations/eks.amazonaws.com~1role-arn
         value: $CRM_ROLE_ARN
 EOF
+  if [[ -n "${TLS_CERT_ARN:-}" ]]; then
+    cat >>"$WORKDIR/kustomization.yaml" <<EOF
+  - target:
+      kind: Service
+      name: bff-book|bff-customer
+    patch: |-
+      - op: replace
+        path: /metadata/annotations/service.beta.kubernetes.io~1aws-load-balancer-ssl-cert
+        value: $TLS_CERT_ARN
+EOF
+  fi
+}
+
+# A dry run without TLS_CERT_ARN: say so where nobody can miss it (start and end).
+warn_no_tls() {
+  [[ -z "${TLS_CERT_ARN:-}" ]] || return 0
+  local line
+  for line in \
+    "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!" \
+    "!! WARNING: TLS_CERT_ARN is NOT SET.                                         !!" \
+    "!! The BFF load balancers listen on HTTPS (443) only and need an ACM        !!" \
+    "!! certificate: this dry run renders the overlay's placeholder ARN, and a   !!" \
+    "!! real deployment refuses to start until TLS_CERT_ARN is set.              !!" \
+    "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; do
+    printf '%s\n' "$line"
+    printf '%s\n' "$line" >&2
+  done
 }
 
 apply_manifests() {
@@ -424,7 +463,7 @@ load_balancer_host() {
 # smoke_get URL EXPECTED_STATUS [AUTH]: retries while the new load balancer's DNS spreads.
 smoke_get() {
   local url=$1 expected=$2 auth=${3:-} status="" attempt
-  local curl_args=(curl --silent --output /dev/null --write-out '%{http_code}' --max-time 10
+  local curl_args=(curl --silent --insecure --output /dev/null --write-out '%{http_code}' --max-time 10
     --header "User-Agent: bookstore-deploy-smoke/1.0")
   if [[ -n "$auth" ]]; then
     show_text "$(show "${curl_args[@]}" | cut -c3-) --header 'Authorization: Bearer ***' $url  # expect $expected"
@@ -461,16 +500,19 @@ smoke_test() {
   else
     token="dry-run"
   fi
-  smoke_get "http://$book/status" 200
-  smoke_get "http://$customer/status" 200
-  smoke_get "http://$book/ready" 200
-  smoke_get "http://$customer/ready" 200
-  smoke_get "http://$book/books" 401
-  smoke_get "http://$book/books?limit=1" 200 "$token"
-  smoke_get "http://$customer/customers?userId=deploy-smoke-nobody%40example.com" 404 "$token"
+  # HTTPS only. The certificate names your API's domain, not the load balancer's own DNS
+  # name used here, so these requests do not verify it (--insecure / --tls-insecure).
+  smoke_get "https://$book/status" 200
+  smoke_get "https://$customer/status" 200
+  smoke_get "https://$book/ready" 200
+  smoke_get "https://$customer/ready" 200
+  smoke_get "https://$book/books" 401
+  smoke_get "https://$book/books?limit=1" 200 "$token"
+  smoke_get "https://$customer/customers?userId=deploy-smoke-nobody%40example.com" 404 "$token"
   if ((FULL_SMOKE)); then
     # Creates and deletes a book and a customer; the customer's welcome mail goes through SES.
-    run "$PYTHON" "$REPO_ROOT/scripts/smoke.py" --book-bff "http://$book" --customer-bff "http://$customer"
+    run "$PYTHON" "$REPO_ROOT/scripts/smoke.py" --tls-insecure --book-bff "https://$book" \
+      --customer-bff "https://$customer"
   fi
 }
 
@@ -479,6 +521,7 @@ main() {
   configure
   trap cleanup EXIT
   ((DRY_RUN)) && printf '# dry run: printing commands only (work dir %s)\n' "$WORKDIR"
+  ((DRY_RUN)) && warn_no_tls
   ((DRY_RUN)) || check_tools
   cluster
   ecr_repository
@@ -490,6 +533,7 @@ main() {
   wait_for_rollout
   smoke_test
   step "Deployed $IMAGE to $CLUSTER_NAME/$NAMESPACE"
+  if ((DRY_RUN)); then warn_no_tls; fi
 }
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then

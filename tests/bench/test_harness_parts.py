@@ -14,7 +14,7 @@ from libcommon.jwt_auth import DEFAULT_ALLOWED_SUBJECTS, JwtVerifier, parse_subj
 
 
 def test_token_is_accepted_by_the_bff_verifier() -> None:
-    secret = "s" * 40
+    secret = "bench-harness-test-secret-0123456789abcdef"
     verifier = JwtVerifier(secret=secret, issuer="cmu.edu",
                            allowed_subjects=parse_subjects(DEFAULT_ALLOWED_SUBJECTS))
     claims = verifier.verify(make_token(secret))

@@ -156,7 +156,7 @@ class Bench:
         self.notes: list[str] = []
         # Services that cannot run in this checkout (missing app.py, failed migration, ...).
         self.unavailable: dict[str, str] = {}
-        self.secret = secrets.token_hex(32)
+        self.secret = secrets.token_urlsafe(48)  # hex has only 16 distinct bytes: too few
         self.token = make_token(self.secret)
         self.book_paths = self.out / "paths-books.txt"
         self.customer_paths = self.out / "paths-customers.txt"
