@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 
 from aiohttp import web
-from aiohttp.helpers import ETAG_ANY
+from aiohttp.helpers import ETAG_ANY, ETag
 
 from libcommon.errors import ApiError
 
@@ -68,3 +68,42 @@ def etag_condition(if_match: tuple[str, ...] | None) -> tuple[str, tuple[str, ..
     if not if_match:
         return " AND 1 = 0", ()
     return " AND etag IN (" + ", ".join(["%s"] * len(if_match)) + ")", if_match
+
+
+# A BFF that reshapes a resource for some clients serves another representation of it, so it
+# needs another strong tag: the upstream tag plus this suffix. Upstream tags are hex, so the
+# suffix is unambiguous.
+SHAPED_TAG_SUFFIX = "-m"
+
+
+def _format(tag: ETag) -> str:
+    return tag.value if tag.value == ETAG_ANY else (
+        f'W/"{tag.value}"' if tag.is_weak else f'"{tag.value}"')
+
+
+def shaped_etag(upstream_etag: str) -> str:
+    """The ETag of the reshaped representation of what `upstream_etag` tags."""
+    weak = upstream_etag.startswith("W/")
+    value = upstream_etag.removeprefix("W/").strip('"')
+    return ("W/" if weak else "") + f'"{value}{SHAPED_TAG_SUFFIX}"'
+
+
+def upstream_if_none_match(tags: tuple[ETag, ...], shaped: bool) -> str | None:
+    """If-None-Match for the service: the tags that name the representation this client gets
+    (shaped ones without their suffix); None when none is left."""
+    kept = []
+    for tag in tags:
+        if tag.value == ETAG_ANY:
+            kept.append(_format(tag))
+        elif tag.value.endswith(SHAPED_TAG_SUFFIX) == shaped:
+            value = tag.value.removesuffix(SHAPED_TAG_SUFFIX) if shaped else tag.value
+            kept.append(_format(ETag(value=value, is_weak=tag.is_weak)))
+    return ", ".join(kept) or None
+
+
+def upstream_if_match(tags: tuple[ETag, ...]) -> str:
+    """If-Match for the service: a shaped tag names the same stored version as its upstream
+    tag, so either is accepted (a mobile client may update what it read)."""
+    return ", ".join(
+        _format(ETag(value=t.value.removesuffix(SHAPED_TAG_SUFFIX), is_weak=t.is_weak))
+        for t in tags)

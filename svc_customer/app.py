@@ -8,6 +8,7 @@ from pathlib import Path
 from aiohttp import web
 
 from libcommon.dbapp import DB_KEY, database_ctx
+from libcommon.idempotency import purge_task_ctx
 from libcommon.outbox.app import outbox_relay_ctx
 from libcommon.web import create_base_app
 from svc_customer.repository import CustomerRepository
@@ -19,7 +20,9 @@ OPENAPI = Path(__file__).with_name("openapi.yaml")
 
 def _repository_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        app[CUSTOMERS_KEY] = CustomerRepository(app[DB_KEY], topic=settings.kafka_customer_topic)
+        app[CUSTOMERS_KEY] = CustomerRepository(
+            app[DB_KEY], topic=settings.kafka_customer_topic,
+            idempotency_ttl_s=settings.idempotency_ttl_s)
         yield
 
     return ctx
@@ -29,6 +32,7 @@ def create_app(settings: Settings) -> web.Application:
     app = create_base_app(settings, name="svc_customer", openapi=OPENAPI)
     app.cleanup_ctx.append(database_ctx("svc_customer", settings))
     app.cleanup_ctx.append(_repository_ctx(settings))
+    app.cleanup_ctx.append(purge_task_ctx(lambda app: app[CUSTOMERS_KEY].keys))
     # After the database's context: the relay stops before the database closes.
     app.cleanup_ctx.append(outbox_relay_ctx(settings, DB_KEY, client_id="svc_customer"))
     setup_routes(app)
