@@ -17,7 +17,9 @@ import hashlib
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from aiohttp import web
 from pydantic import Field
@@ -37,6 +39,13 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 # Printable ASCII without spaces: UUIDs, ULIDs and the like.
 _VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _CLAIM_ATTEMPTS = 3
+
+
+W = TypeVar("W")
+
+
+def _same(tx: Executor) -> Executor:
+    return tx
 
 
 class IdempotencySettings(BaseSettings):
@@ -92,20 +101,25 @@ class IdempotencyKeys:
         self,
         key: str | None,
         fingerprint: str,
-        create: Callable[[Executor], Awaitable[Created]],
+        create: Callable[[W], Awaitable[Created]],
+        *,
+        begin: Callable[[], AbstractAsyncContextManager[W]],
+        executor: Callable[[W], Executor],
     ) -> tuple[Created, bool]:
-        """Run `create` in a transaction, at most once per key; (answer, replayed).
+        """Run `create` in a transaction (`begin()`, whose statements run on `executor(it)`),
+        at most once per key; (answer, replayed).
 
         Exceptions of `create` (a duplicate business key, say) roll everything back,
         including the claim, and propagate.
         """
         if key is None:
-            async with self._db.transaction() as tx:
-                return await create(tx), False
+            async with begin() as work:
+                return await create(work), False
         for _ in range(_CLAIM_ATTEMPTS):
-            async with self._db.transaction() as tx:
+            async with begin() as work:
+                tx = executor(work)
                 if await self._claim(tx, key, fingerprint):
-                    created = await create(tx)
+                    created = await create(work)
                     await tx.execute(
                         "UPDATE idempotency_keys SET body = %s, path = %s, tag = %s"
                         " WHERE idem_key = %s", (created.body, created.path, created.tag, key))
@@ -128,6 +142,13 @@ class IdempotencyKeys:
                 raise ApiError(409, "A request with this Idempotency-Key is in progress.")
             return Created(bytes(row["body"]), str(row["path"]), str(row["tag"])), True
         raise ApiError(409, "A request with this Idempotency-Key is in progress; retry.")
+
+    async def create_once_in(
+        self, key: str | None, fingerprint: str, create: Callable[[Executor], Awaitable[Created]]
+    ) -> tuple[Created, bool]:
+        """`create_once` in a plain transaction of this database."""
+        return await self.create_once(key, fingerprint, create, begin=self._db.transaction,
+                                      executor=_same)
 
     @staticmethod
     async def _claim(tx: Executor, key: str, fingerprint: str) -> bool:

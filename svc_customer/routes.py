@@ -1,6 +1,9 @@
-"""Customer service HTTP handlers: parse, call, shape, return."""
+"""Customer service HTTP handlers: parse, call, respond."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from aiohttp import web
 
@@ -16,8 +19,7 @@ from libcommon.conditional import (
 from libcommon.db import DuplicateKeyError
 from libcommon.errors import ApiError
 from libcommon.idempotency import created_response, idempotency_key
-from libcommon.jsonio import json_response, raw_json_response, read_json
-from libcommon.outbox.app import OUTBOX_RELAY_KEY
+from libcommon.jsonio import raw_json_response, read_json
 from libcommon.urls import query_param_plus_literal
 from libcommon.validation import parse_model
 from svc_customer.models import CustomerData, UserIdQuery, parse_customer_id
@@ -32,15 +34,19 @@ def _not_found(customer_id: int) -> ApiError:
     return ApiError(404, f"No customer with id {customer_id}.")
 
 
+@contextmanager
+def _user_id_must_be_free() -> Iterator[None]:
+    try:
+        yield
+    except DuplicateKeyError:
+        raise ApiError(422, DUPLICATE_USER_ID) from None
+
+
 async def create_customer(request: web.Request) -> web.Response:
     data = parse_model(CustomerData, await read_json(request))
     key = idempotency_key(request)
-    try:
+    with _user_id_must_be_free():
         created, replayed = await request.app[CUSTOMERS_KEY].register(data, idempotency_key=key)
-    except DuplicateKeyError:
-        raise ApiError(422, DUPLICATE_USER_ID) from None
-    if not replayed:
-        request.app[OUTBOX_RELAY_KEY].notify()  # committed: publish now, not at the next poll
     return created_response(request, created, replayed)
 
 
@@ -73,16 +79,15 @@ async def update_customer(request: web.Request) -> web.Response:
     customer_id = parse_customer_id(request.match_info["id"])
     data = parse_model(CustomerData, await read_json(request))
     try:
-        updated = await request.app[CUSTOMERS_KEY].update(
-            customer_id, data, if_match=if_match_tags(request))
-    except DuplicateKeyError:
-        raise ApiError(422, DUPLICATE_USER_ID) from None
+        with _user_id_must_be_free():
+            updated = await request.app[CUSTOMERS_KEY].update(
+                customer_id, data, if_match=if_match_tags(request))
     except StaleVersion:
         raise precondition_failed("customer") from None
     if updated is None:
         raise _not_found(customer_id)
     customer, tag = updated
-    return json_response(customer.to_json(), headers={ETAG_HEADER: etag_value(tag)})
+    return raw_json_response(customer.json, headers={ETAG_HEADER: etag_value(tag)})
 
 
 async def delete_customer(request: web.Request) -> web.Response:

@@ -246,12 +246,15 @@ def test_secret_and_config_references(overlay: tuple[str, list[Resource]]) -> No
 
 
 def deploy_script_secrets() -> dict[str, set[str]]:
-    """Secret name -> keys, from the `apply_secret NAME KEY=VAR...` lines of deploy.sh."""
+    """Secret name -> keys, from the `apply_secret NAME KEY=VAR...` lines of deploy.sh (a pair
+    may be conditional, `${VAR:+KEY=VAR}`, and continue on the next line)."""
     found: dict[str, set[str]] = {}
-    for line in (ROOT / "scripts" / "deploy.sh").read_text().splitlines():
+    script = (ROOT / "scripts" / "deploy.sh").read_text().replace("\\\n", " ")
+    for line in script.splitlines():
         m = re.match(r"\s*apply_secret ([a-z0-9-]+) (.+)$", line)
         if m:
-            found[m[1]] = {pair.split("=", 1)[0] for pair in m[2].split()}
+            pairs = [re.sub(r"^\$\{\w+:\+(.*)\}$", r"\1", pair) for pair in m[2].split()]
+            found[m[1]] = {pair.split("=", 1)[0] for pair in pairs}
     assert found, "no apply_secret calls found in deploy.sh"
     return found
 
