@@ -18,6 +18,7 @@ from libcommon import metrics
 from libcommon.jsonio import BODY_TIMEOUT_KEY, dumps
 from libcommon.logs import AccessLog
 from libcommon.settings import ServiceSettings
+from libcommon.tracing import tracing_middleware
 from libcommon.web.errors import install_json_protocol_errors
 from libcommon.web.middleware import make_core_middleware
 from libcommon.web.openapi import load_openapi, openapi_handler
@@ -38,9 +39,16 @@ def create_base_app(
     access = None
     if settings.access_log and logging.getLevelName(settings.log_level) <= logging.INFO:
         access = AccessLog(name, settings.log_format)
+    # With tracing on, the server span wraps everything (the core middleware's access log
+    # line and errors included); off, no layer is added.
+    traced = tracing_middleware()
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[make_core_middleware(name, access), *middlewares],
+        middlewares=[
+            *([traced] if traced is not None else []),
+            make_core_middleware(name, access),
+            *middlewares,
+        ],
         handler_args={"max_field_size": 16384},
     )
     app[SETTINGS_KEY] = settings
