@@ -296,33 +296,31 @@ deploy_stack() {
     --tags "Key=project,Value=bookstore" "Key=cluster,Value=$CLUSTER_NAME")
   printf '# %s parameters: %s\n' "$name" "$*"
   if ((DRY_RUN)); then
-    show_text "aws cloudformation describe-stacks --region $AWS_REGION --stack-name $name >/dev/null 2>&1 && $(show aws cloudformation update-stack "${args[@]}" | cut -c3-) || $(show aws cloudformation create-stack "${args[@]}" | cut -c3-)"
-    show_text "aws cloudformation wait stack-update-complete|stack-create-complete --region $AWS_REGION --stack-name $name"
+    show aws cloudformation create-stack "${args[@]}"
+    show_text "aws cloudformation wait stack-create-complete --region $AWS_REGION --stack-name $name  # when it exists: update-stack, wait stack-update-complete"
     return
   fi
-  local status error
-  status=$(aws cloudformation describe-stacks --region "$AWS_REGION" --stack-name "$name" \
-    --query 'Stacks[0].StackStatus' --output text 2>/dev/null || true)
-  case "$status" in
-    "")
-      run aws cloudformation create-stack "${args[@]}" >/dev/null
-      run aws cloudformation wait stack-create-complete --region "$AWS_REGION" --stack-name "$name"
-      ;;
-    *_IN_PROGRESS | *_FAILED | ROLLBACK_COMPLETE)
-      die "stack $name is $status: wait for it, or delete it (scripts/deploy.sh --destroy) and retry"
-      ;;
-    *)
-      show aws cloudformation update-stack "${args[@]}"
-      if error=$(aws cloudformation update-stack "${args[@]}" 2>&1 >/dev/null); then
-        run aws cloudformation wait stack-update-complete --region "$AWS_REGION" --stack-name "$name"
-      elif [[ "$error" == *"No updates are to be performed"* ]]; then
-        printf '# %s is up to date\n' "$name"
-      else
-        printf '%s\n' "$error" >&2
-        die "updating stack $name failed"
-      fi
-      ;;
-  esac
+  # Create; when it exists, update (a stack in ROLLBACK_COMPLETE or mid-operation refuses both
+  # with a message that says so).
+  local error
+  show aws cloudformation create-stack "${args[@]}"
+  if error=$(aws cloudformation create-stack "${args[@]}" 2>&1 >/dev/null); then
+    run aws cloudformation wait stack-create-complete --region "$AWS_REGION" --stack-name "$name"
+    return
+  fi
+  if [[ "$error" != *AlreadyExists* ]]; then
+    printf '%s\n' "$error" >&2
+    die "creating stack $name failed"
+  fi
+  show aws cloudformation update-stack "${args[@]}"
+  if error=$(aws cloudformation update-stack "${args[@]}" 2>&1 >/dev/null); then
+    run aws cloudformation wait stack-update-complete --region "$AWS_REGION" --stack-name "$name"
+  elif [[ "$error" == *"No updates are to be performed"* ]]; then
+    printf '# %s is up to date\n' "$name"
+  else
+    printf '%s\n' "$error" >&2
+    die "updating stack $name failed"
+  fi
 }
 
 # stack_outputs NAME ARRAY: fills the associative array ARRAY with the stack's outputs; in a
@@ -394,44 +392,57 @@ infra_app() {
   fi
 }
 
-# database_urls SECRET_NAME WRITER READER PORT DATABASE: two lines, the writer's and the
-# reader's URL with the secret's credentials. The secret goes from the AWS CLI to Python
-# through a pipe: never on a command line or in the output.
+# database_urls: PREFIX_DATABASE_URL=... and PREFIX_DATABASE_READ_URL=... lines for every
+# database, with the credentials of its secret (one Secrets Manager call for all three). The
+# secrets go from the AWS CLI to Python through a pipe: never on a command line or in the output.
 database_urls() {
-  local secret=$1
-  shift
-  aws secretsmanager get-secret-value --region "$AWS_REGION" --secret-id "$secret" \
-    --query SecretString --output text |
+  local prefix output names=() specs=()
+  for prefix in "${DATABASE_PREFIXES[@]}"; do
+    output=${DATABASE_OUTPUT[$prefix]}
+    names+=("${DATA[${output}SecretName]}")
+    specs+=("$prefix" "${DATA[${output}SecretName]}" "${DATA[${output}WriterEndpoint]}"
+      "${DATA[${output}ReaderEndpoint]}" "${DATA[${output}Port]}" "${DATA[${output}DatabaseName]}")
+  done
+  aws secretsmanager batch-get-secret-value --region "$AWS_REGION" --secret-id-list "${names[@]}" \
+    --output json |
     "$PYTHON" -c '
 import json, sys
 from urllib.parse import quote
-secret = json.loads(sys.stdin.read())
-user, password = quote(secret["username"], safe=""), quote(secret["password"], safe="")
-writer, reader, port, name = sys.argv[1:]
-for host in (writer, reader):
-    print(f"mysql+aiomysql://{user}:{password}@{host}:{port}/{name}")
-' "$@"
+answer = json.loads(sys.stdin.read())
+if answer.get("Errors"):
+    sys.exit("deploy.sh: " + str(answer["Errors"]))
+secrets = {}
+for value in answer["SecretValues"]:
+    secrets[value["Name"]] = secrets[value["ARN"]] = json.loads(value["SecretString"])
+args = sys.argv[1:]
+for i in range(0, len(args), 6):
+    prefix, name, writer, reader, port, database = args[i:i + 6]
+    secret = secrets[name]
+    user, password = quote(secret["username"], safe=""), quote(secret["password"], safe="")
+    print(f"{prefix}_DATABASE_URL=mysql+aiomysql://{user}:{password}@{writer}:{port}/{database}")
+    print(f"{prefix}_DATABASE_READ_URL=mysql+aiomysql://{user}:{password}@{reader}:{port}/{database}")
+' "${specs[@]}"
 }
 
 infra_endpoints() {
   step "Endpoints from the stacks, credentials from Secrets Manager"
-  local prefix output secret url urls
+  local prefix output url names=() urls line
   for prefix in "${DATABASE_PREFIXES[@]}"; do
     output=${DATABASE_OUTPUT[$prefix]}
-    secret=${DATA[${output}SecretName]}
-    show_text "aws secretsmanager get-secret-value --region $AWS_REGION --secret-id $secret --query SecretString --output text  # -> ${prefix}_DATABASE_URL, ${prefix}_DATABASE_READ_URL"
+    names+=("${DATA[${output}SecretName]}")
     if ((DRY_RUN)); then
       url="mysql+aiomysql://<user>:<password>@${DATA[${output}WriterEndpoint]}:${DATA[${output}Port]}/${DATA[${output}DatabaseName]}"
       printf -v "${prefix}_DATABASE_URL" '%s' "$url"
       printf -v "${prefix}_DATABASE_READ_URL" '%s' "${url/${DATA[${output}WriterEndpoint]}/${DATA[${output}ReaderEndpoint]}}"
-      continue
     fi
-    urls=$(database_urls "$secret" "${DATA[${output}WriterEndpoint]}" \
-      "${DATA[${output}ReaderEndpoint]}" "${DATA[${output}Port]}" "${DATA[${output}DatabaseName]}") ||
-      die "could not read secret $secret"
-    printf -v "${prefix}_DATABASE_URL" '%s' "${urls%%$'\n'*}"
-    printf -v "${prefix}_DATABASE_READ_URL" '%s' "${urls#*$'\n'}"
   done
+  show_text "$(show aws secretsmanager batch-get-secret-value --region "$AWS_REGION" --secret-id-list "${names[@]}" --output json | cut -c3-)  # -> {BOOK,CUSTOMER,CRM}_DATABASE_URL and _READ_URL"
+  if ((!DRY_RUN)); then
+    urls=$(database_urls) || die "could not read the database secrets"
+    while IFS= read -r line; do
+      printf -v "${line%%=*}" '%s' "${line#*=}"
+    done <<<"$urls"
+  fi
   local kafka=${DATA[KafkaClusterName]} arn="<kafka-cluster-arn>"
   local find=(aws kafka list-clusters-v2 --region "$AWS_REGION" --cluster-name-filter "$kafka"
     --query "ClusterInfoList[?ClusterName=='$kafka'].ClusterArn | [0]" --output text)

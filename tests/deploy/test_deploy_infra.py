@@ -90,9 +90,9 @@ def test_dry_run_create_infra_prints_the_stacks_before_the_cluster_and_reads_the
         "aws eks describe-cluster --region eu-west-1 --name bookstore --query cluster.identity.oidc.issuer",
         "SenderIdentity=shop@example.org OidcIssuer=<bookstore-oidc-issuer> CrmRoleName=bookstore-crm-ses",
         "aws cloudformation create-stack --region eu-west-1 --stack-name bookstore-app",
-        "--secret-id <bookstore-data.BooksSecretName>",
-        "--secret-id <bookstore-data.CustomersSecretName>",
-        "--secret-id <bookstore-data.CrmSecretName>",
+        "aws secretsmanager batch-get-secret-value --region eu-west-1 --secret-id-list "
+        "\\<bookstore-data.BooksSecretName\\> \\<bookstore-data.CustomersSecretName\\> "
+        "\\<bookstore-data.CrmSecretName\\>",
         "aws kafka get-bootstrap-brokers",
         "docker build",
         "kubectl create secret generic svc-book-db --namespace book-store "
