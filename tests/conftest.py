@@ -13,6 +13,8 @@ pytest_plugins = [
     "tests.fixtures.procs",
     "tests.fixtures.kafka",
     "tests.fixtures.mail",
+    "tests.fixtures.otlp",
+    "tests.fixtures.redis",
 ]
 
 

@@ -176,7 +176,8 @@ async def test_broker_restart_under_load_every_event_mailed_once(
     lost = acked - set(mailed)
     async with aiohttp.ClientSession() as session, session.get(f"{crm.url}/ready") as ready:
         ready_status, ready_body = ready.status, await ready.text()
-    print(f"\n[broker restart, {'s3' if durable else 'memory'} {before}->{after or 'auto'}] "
+    setup = "s3, topic kept" if durable else f"memory, {before}->{after or 'auto'} partitions"
+    print(f"\n[broker restart, {setup}] "
           f"acknowledged {len(acked)} ({len(after_restart)} after the restart), "
           f"mailed {len(mailed)} (log: {mails_logged(crm)}), not mailed {len(lost)}, "
           f"listed but never served by the broker {unserved}, "
