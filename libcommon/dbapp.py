@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from libcommon.db import Database, connect
+from libcommon.db.traced import TracedDatabase
 from libcommon.migrate import migrate_sync
 from libcommon.settings import DatabaseSettings
+from libcommon.tracing import is_active
 from libcommon.web import add_ready_check
 
 DB_KEY = web.AppKey("db", Database)  # type: ignore[type-abstract]
@@ -30,7 +32,8 @@ def database_ctx(
             recycle_s=settings.db_pool_recycle_s,
             connect_timeout_s=settings.db_connect_timeout_s,
         )
-        app[DB_KEY] = db
+        # With tracing on, every statement inside a trace is a span (libcommon/db/traced.py).
+        app[DB_KEY] = TracedDatabase(db, namespace=package) if is_active() else db
         add_ready_check(app, "database", db.ping)
         try:
             yield

@@ -26,9 +26,7 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
-import jwt
-
-from libcommon.jwt_auth import signing_key
+from devkit.tokens import mint_token as mint_token  # re-exported: the one minting
 
 DESKTOP_UA = "Mozilla/5.0 (X11; Linux x86_64) bookstore-smoke/1.0"
 MOBILE_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
@@ -36,15 +34,6 @@ MOBILE_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit
 COURSE_ISBN = "978-0321815736"
 WELCOME_SUBJECT = "Activate your book store account"
 MOBILE_STRIPPED = ("address", "address2", "city", "state", "zipcode")
-
-
-def mint_token(secret: str, *, subject: str = "starlord", issuer: str = "cmu.edu",
-               ttl_s: int = 24 * 3600) -> str:
-    """An HS256 JWT the BFFs accept (`sub`, `iss`, numeric `exp`)."""
-    now = int(time.time())
-    key = signing_key(secret)  # the first key of a JWT_SECRET list (docs/KEY_ROTATION.md)
-    return jwt.encode({"sub": subject, "iss": issuer, "iat": now, "exp": now + ttl_s},
-                      key.key, algorithm="HS256", headers={"kid": key.kid} if key.kid else None)
 
 
 class CheckFailed(Exception):

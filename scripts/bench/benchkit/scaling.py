@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from devkit.processes import ProcessGroup
 
 from benchkit import stack, wrk
 
@@ -65,6 +66,7 @@ def isbn_of(index: int) -> str:
 
 def book_row(index: int, size_hint: int) -> tuple[Any, ...]:
     """One row of the books table as the service writes it (columns, doc, search text)."""
+    from libcommon.conditional import resource_tag
     from svc_book.search import index_text
 
     rng = random.Random(index)
@@ -85,11 +87,11 @@ def book_row(index: int, size_hint: int) -> tuple[Any, ...]:
         "quantity": quantity,
     })
     return (isbn_of(index), title, author, description, genre, str(price), quantity, doc,
-            index_text(title), index_text(author, description))
+            resource_tag(doc), index_text(title), index_text(author, description))
 
 
 _INSERT = ("INSERT INTO books (isbn, title, author, description, genre, price, quantity, doc, "
-           "search_title, search_body) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
+           "etag, search_title, search_body) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
 
 
 def grow(database: str, start: int, end: int, say: Any) -> float:
@@ -335,7 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stack.create_databases(list(databases.values()))
     results: list[ScaleResult] = []
     seeding: dict[int, float] = {}
-    procs = stack.ProcessGroup()
+    procs = ProcessGroup()
     urls: dict[int, str] = {}
     try:
         for index, size in enumerate(sizes):
