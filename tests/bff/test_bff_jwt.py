@@ -19,8 +19,9 @@ from pydantic import ValidationError
 
 from libcommon.jwt_auth import JwtVerifier, TokenRejected, bearer_token, parse_subjects
 from libcommon.settings import load_settings
-from tests.bff.conftest import BOOK_BFF, DESKTOP_UA, DROP, SECRET, Bff, MakeClient, make_token
+from tests.bff.support import BOOK_BFF, Bff, MakeClient
 from tests.bff.upstream import BOOK, CUSTOMER, FakeService
+from tests.builders import DESKTOP_UA, DROP, SECRET, make_token
 from tests.fixtures.procs import ROOT, free_port
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.bff.conftest import DESKTOP_UA, SECRET, make_token
+from tests.builders import DESKTOP_UA, SECRET, make_token
 
 pytestmark = pytest.mark.slow
 
