@@ -11,6 +11,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from libcommon.db import Database, connect
+from libcommon.kafka import KafkaSettings, create_producer
+from libcommon.outbox.relay import OutboxRelay
 
 OUTBOX_DDL = {
     "mysql": (
@@ -105,3 +107,10 @@ async def read_topic(
     finally:
         await consumer.stop()
     return records
+
+
+def make_relay(db: Database, bootstrap: str, **options: Any) -> OutboxRelay:
+    settings = KafkaSettings(kafka_bootstrap_servers=bootstrap, kafka_request_timeout_ms=2000)
+    options = {"poll_interval_s": 0.2, "backoff_initial_s": 0.05, "backoff_max_s": 0.3,
+               "publish_timeout_s": 3.0, **options}
+    return OutboxRelay(db, lambda: create_producer(settings, client_id="test-relay"), **options)
