@@ -12,45 +12,14 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from libcommon.db import Database, connect
 from libcommon.kafka import KafkaSettings, create_producer
+from libcommon.migrate import migrate_sync
 from libcommon.outbox.relay import OutboxRelay
-
-OUTBOX_DDL = {
-    "mysql": (
-        "CREATE TABLE outbox ("
-        " id BIGINT AUTO_INCREMENT PRIMARY KEY,"
-        " event_id VARCHAR(64) NOT NULL UNIQUE,"
-        " topic VARCHAR(255) NOT NULL,"
-        " msg_key VARCHAR(255) NULL,"
-        " payload LONGBLOB NOT NULL,"
-        " headers TEXT NOT NULL,"
-        " created_at_ms BIGINT NOT NULL,"
-        " sent_at_ms BIGINT NULL,"
-        " traceparent VARCHAR(55) NULL,"
-        " INDEX ix_outbox_pending (sent_at_ms, id)"
-        ") ENGINE=InnoDB CHARACTER SET utf8mb4"
-    ),
-    "sqlite": (
-        "CREATE TABLE outbox ("
-        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-        " event_id VARCHAR(64) NOT NULL UNIQUE,"
-        " topic VARCHAR(255) NOT NULL,"
-        " msg_key VARCHAR(255) NULL,"
-        " payload BLOB NOT NULL,"
-        " headers TEXT NOT NULL,"
-        " created_at_ms BIGINT NOT NULL,"
-        " sent_at_ms BIGINT NULL,"
-        " traceparent VARCHAR(55) NULL)"
-    ),
-}
-OUTBOX_INDEX_SQLITE = "CREATE INDEX ix_outbox_pending ON outbox (sent_at_ms, id)"
 
 
 async def open_outbox_db(url: str) -> Database:
-    db = await connect(url, pool_min=1, pool_max=6)
-    await db.execute(OUTBOX_DDL[db.dialect])
-    if db.dialect == "sqlite":
-        await db.execute(OUTBOX_INDEX_SQLITE)
-    return db
+    """A database with the outbox table as the Customer service's migrations create it."""
+    await asyncio.to_thread(migrate_sync, "svc_customer", url)
+    return await connect(url, pool_min=1, pool_max=6)
 
 
 def unique(prefix: str) -> str:
