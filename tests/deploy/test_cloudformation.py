@@ -69,8 +69,15 @@ def test_no_password_is_a_parameter_and_every_master_password_is_a_secrets_manag
 
 
 def test_kafka_is_tls_only_and_the_sender_identity_and_role_are_declared() -> None:
-    kafka = load_template("data.yaml")["Resources"]["Kafka"]["Properties"]
+    data = load_template("data.yaml")["Resources"]
+    kafka = data["Kafka"]["Properties"]
     assert kafka["EncryptionInfo"]["EncryptionInTransit"] == {"ClientBroker": "TLS", "InCluster": True}
+    # The services create no topics: the brokers do, replicated.
+    assert kafka["ConfigurationInfo"]["Arn"] == {"Ref": "KafkaConfiguration"}
+    condition, two_brokers, more = data["KafkaConfiguration"]["Properties"]["ServerProperties"]["Fn::If"]
+    assert condition == "TwoBrokers"
+    assert "auto.create.topics.enable=true" in two_brokers and "auto.create.topics.enable=true" in more
+    assert "default.replication.factor=3" in more and "min.insync.replicas=2" in more
     assert kafka["BrokerNodeGroupInfo"]["SecurityGroups"] == [{"Ref": "BrokerSecurityGroupId"}]
     app = load_template("app.yaml")["Resources"]
     assert app["SenderEmailIdentity"]["Type"] == "AWS::SES::EmailIdentity"
