@@ -21,6 +21,11 @@ from tests.fixtures.procs import ServiceProcess, free_port
 TOKEN = make_token()
 
 
+def port_of(service: ServiceProcess) -> int:
+    assert service.port is not None
+    return service.port
+
+
 async def exchange(port: int, raw: bytes, timeout_s: float = 5.0) -> bytes:
     """Send raw bytes, read until the server closes or the headers+body arrive."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -79,7 +84,7 @@ async def test_absolute_form_target_is_400_never_a_request_elsewhere(
                                          url_setting: f"http://127.0.0.1:{port}"})
         path = "/books/x" if module == "bff_book" else "/customers/1"
         for target in (f"http://evil.com{path}", f"http://127.0.0.1:{proxy.port}{path}", "*"):
-            answer = await exchange(proxy.port, (
+            answer = await exchange(port_of(proxy), (
                 f"GET {target} HTTP/1.1\r\nHost: evil.com\r\nAuthorization: Bearer {TOKEN}\r\n"
                 "User-Agent: t\r\nConnection: close\r\n\r\n").encode())
             assert answer.split(b" ", 2)[1] == b"400", answer[:200]
@@ -93,7 +98,7 @@ async def test_control_characters_never_forge_a_text_log_line(bff: ServiceProces
     # Item 4: %0d%0a in the path used to start a line of its own in LOG_FORMAT=text.
     forged = "2026-01-01 00:00:00,000 bff_book INFO access: GET /admin 200 forged"
     target = "/books/x%0d%0a" + forged.replace(" ", "%20") + "%1b[31m"
-    await exchange(bff.port, f"GET {target} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    await exchange(port_of(bff), f"GET {target} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
                    .encode())
     await asyncio.sleep(0.6)  # the access log is flushed every 0.25 s
     lines = bff.log().splitlines()
@@ -153,7 +158,7 @@ async def test_malformed_http_is_one_info_line_counted_no_traceback(bff: Service
            b"GET /status HTTP/1.1\r\nBad Header\r\n\r\n",
            b"GET /status HTTP/1.1\r\nHost: a\r\nX: " + b"y" * 20000 + b"\r\n\r\n"]
     for raw in bad * 5:
-        answer = await exchange(bff.port, raw)
+        answer = await exchange(port_of(bff), raw)
         assert answer.split(b" ", 2)[1].startswith(b"4"), answer[:100]
         assert b"application/json" in answer
     await asyncio.sleep(0.3)
@@ -175,14 +180,14 @@ async def test_no_version_banner_anywhere(bff: ServiceProcess) -> None:
                 assert response.headers["Server"] == "bookstore"
                 if path == "/metrics":
                     assert "python_info" not in await response.text()
-    malformed = await exchange(bff.port, b"GARBAGE\x01 / HTTP/1.1\r\n\r\n")
+    malformed = await exchange(port_of(bff), b"GARBAGE\x01 / HTTP/1.1\r\n\r\n")
     assert b"Server: bookstore\r\n" in malformed and b"aiohttp" not in malformed
 
 
 async def test_expect_100_continue_over_the_limit_is_413_at_once(bff: ServiceProcess) -> None:
     # Item 11: before, "100 Continue" then 408 after the body timeout.
     started = time.monotonic()
-    answer = await exchange(bff.port, (
+    answer = await exchange(port_of(bff), (
         f"POST /books HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {TOKEN}\r\n"
         "Content-Type: application/json\r\nContent-Length: 10000000\r\n"
         "Expect: 100-continue\r\n\r\n").encode())
