@@ -21,7 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parent)]
+sys.path[:0] = [str(HERE), str(HERE.parent)]  # devkit and topology; the repository (tests.fixtures)
 
 from topology.cluster import Topology  # noqa: E402
 from topology.scenarios import HEADER, SCENARIOS, Timing, run  # noqa: E402
@@ -50,33 +50,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 async def main_async(args: argparse.Namespace) -> int:
     var_dir = args.var_dir or Path(tempfile.mkdtemp(prefix="bookstore-topology-"))
     var_dir.mkdir(parents=True, exist_ok=True)
-    log_path = var_dir / "processes.log"
-    with log_path.open("a", encoding="utf-8") as log:
-        topology = Topology(var_dir, log)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        try:
-            print(f"starting (logs: {log_path}) ...", flush=True)
-            await topology.start()
-            print(f"ready: Book BFF {topology.book_url}, Customer BFF {topology.customer_url}\n"
-                  f"TOKEN={topology.token}", flush=True)
-            if not args.names:
-                await stop.wait()
-                return 0
-            timing = Timing(warmup_s=args.warmup_s, fault_s=args.fault_s,
-                            recovery_s=args.recovery_s, rate_per_s=args.rate)
-            outcomes = await run(topology, args.names, timing)
-            print(HEADER)
-            for outcome in outcomes:
-                print(outcome.row())
-            if args.json:
-                args.json.write_text(json.dumps([asdict(o) for o in outcomes], indent=2,
-                                                default=str))
-            return 0 if all(o.invariants_hold for o in outcomes) else 1
-        finally:
-            await topology.stop()
+    topology = Topology(var_dir)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        print(f"starting (logs: {var_dir / 'logs'}) ...", flush=True)
+        await topology.start()
+        print(f"ready: Book BFF {topology.book_url}, Customer BFF {topology.customer_url}\n"
+              f"TOKEN={topology.token}", flush=True)
+        if not args.names:
+            await stop.wait()
+            return 0
+        timing = Timing(warmup_s=args.warmup_s, fault_s=args.fault_s,
+                        recovery_s=args.recovery_s, rate_per_s=args.rate)
+        outcomes = await run(topology, args.names, timing)
+        print(HEADER)
+        for outcome in outcomes:
+            print(outcome.row())
+        if args.json:
+            args.json.write_text(json.dumps([asdict(o) for o in outcomes], indent=2,
+                                            default=str))
+        return 0 if all(o.invariants_hold for o in outcomes) else 1
+    finally:
+        await topology.stop()
+
+
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,31 +11,31 @@
     an SMTP sink (aiosmtpd, in this process)            counts every welcome e-mail, resends too
 
 BFFs reach the services only through HAProxy, as they reach Kubernetes Services in the cluster.
-Process supervision (start, readiness, logs, stop) is run_local's `Child`; this module only says
-what to start and adds the faults: kill -9 and restart one process, stop and start the broker or
-the primary database.
+Process supervision (start, readiness, logs, stop) is the development kit's (scripts/devkit),
+as for make run, the benchmark and the tests; this module only says what to start and adds the
+faults: kill -9 and restart one process, stop and start the broker or the primary database.
+Each process logs to <var_dir>/logs/<name>.log.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
 
 import aiohttp
-from run_local import Child, Console, ServiceSpec, tansu_binary
-from smoke import mint_token
+from devkit.ports import free_port
+from devkit.processes import Proc
+from devkit.readiness import NotReady, accepts_connections, wait_http, wait_until
+from devkit.tansu import broker_argv, create_topic, tansu_binary
+from devkit.tokens import mint_token
 
-from tests.fixtures.mail import SmtpServer
-from tests.fixtures.replication import APP_PASSWORD, APP_USER, ReplicationPair, free_port
+from tests.fixtures.kafka import create_bucket, s3_storage_env
+from tests.fixtures.mail import SmtpServer, moto_server_binary
+from tests.fixtures.replication import APP_PASSWORD, APP_USER, ReplicationPair
 
 ROOT = Path(__file__).resolve().parents[2]
 HAPROXY_CFG = Path(__file__).resolve().parent / "haproxy.cfg"
@@ -43,9 +43,10 @@ HOST = "127.0.0.1"
 TOPIC = "bookstore.customer.evt"
 DATABASES = {"svc_book": "bst_topo_books", "svc_customer": "bst_topo_customers",
              "crm": "bst_topo_crm"}
-# Tiers behind HAProxy: name -> (python package, replicas)
+# Tiers behind HAProxy -> replicas
 TIERS = {"svc_book": 2, "svc_customer": 2, "bff_book": 2, "bff_customer": 2}
 JWT_SECRET = "topology-secret-" + "k" * 24 + "-0123456789abcdef"
+BUCKET = "tansu-topology"
 
 
 @dataclass
@@ -53,6 +54,7 @@ class Ports:
     lb: dict[str, int] = field(default_factory=dict)          # tier -> HAProxy port
     replicas: dict[str, list[int]] = field(default_factory=dict)  # tier -> process ports
     kafka: int = 0
+    s3: int = 0
     engines: list[int] = field(default_factory=list)
     crm: int = 0
 
@@ -60,7 +62,8 @@ class Ports:
     def allocate(cls) -> Ports:
         return cls(lb={tier: free_port() for tier in TIERS},
                    replicas={tier: [free_port() for _ in range(n)] for tier, n in TIERS.items()},
-                   kafka=free_port(), engines=[free_port(), free_port()], crm=free_port())
+                   kafka=free_port(), s3=free_port(), engines=[free_port(), free_port()],
+                   crm=free_port())
 
     def haproxy_env(self) -> dict[str, str]:
         env = {"TOPO_HOST": HOST}
@@ -71,17 +74,28 @@ class Ports:
         return env
 
 
+@dataclass
+class Spec:
+    """What to run: argv, own environment, port and how to tell it is ready."""
+
+    name: str
+    argv: list[str]
+    port: int
+    env: dict[str, str] = field(default_factory=dict)
+    ready_path: str | None = "/ready"  # None: ready when the port accepts connections
+
+
 class Topology:
     """Start with `await topology.start()`, stop with `await topology.stop()`."""
 
-    def __init__(self, var_dir: Path, log: TextIO, *, workers: int = 1) -> None:
+    def __init__(self, var_dir: Path, *, workers: int = 1) -> None:
         self.var_dir = var_dir.resolve()
         self.ports = Ports.allocate()
-        self.console = Console(log)
         self.workers = workers
         self.db = ReplicationPair(self.var_dir / "mariadb")
-        self.children: dict[str, Child] = {}
         self.mail = SmtpServer(free_port())
+        self.procs: dict[str, Proc] = {}
+        self.specs: dict[str, Spec] = {}
         self.token = mint_token(JWT_SECRET)
 
     # -- addresses -------------------------------------------------------------------------
@@ -104,19 +118,21 @@ class Topology:
                 f"mysql+aiomysql://{creds}@{HOST}:{self.db.replica.port}/{name}")
 
     # -- what runs -------------------------------------------------------------------------
-    def specs(self) -> Iterator[ServiceSpec]:
+    def all_specs(self) -> Iterator[Spec]:
         python = sys.executable
         kafka = {"KAFKA_BOOTSTRAP_SERVERS": f"{HOST}:{self.ports.kafka}"}
-        listener = f"tcp://{HOST}:{self.ports.kafka}"
-        yield ServiceSpec("tansu", [tansu_binary(dict(os.environ)), "broker", "--listener-url",
-                                    listener, "--advertised-listener-url", listener,
-                                    "--storage-engine", "memory://tansu/"],
-                          self.ports.kafka, ready_path=None)
+        s3 = self.url(self.ports.s3)
+        yield Spec("s3", [moto_server_binary(), "-H", HOST, "-p", str(self.ports.s3)],
+                   self.ports.s3, ready_path=None)
+        # Durable broker storage (S3 on moto): a broker restart keeps every acknowledged record.
+        yield Spec("tansu", broker_argv(tansu_binary(), self.ports.kafka, HOST,
+                                        storage=f"s3://{BUCKET}/"),
+                   self.ports.kafka, env=s3_storage_env(s3), ready_path=None)
         for index, port in enumerate(self.ports.engines, start=1):
-            yield ServiceSpec(f"recommender_{index}", [python, "-m", "recommender"], port)
+            yield Spec(f"recommender_{index}", [python, "-m", "recommender"], port)
         for index, port in enumerate(self.ports.replicas["svc_book"], start=1):
             writer, reader = self.database_urls("svc_book")
-            yield ServiceSpec(f"svc_book_{index}", [python, "-m", "svc_book"], port, {
+            yield Spec(f"svc_book_{index}", [python, "-m", "svc_book"], port, {
                 "DATABASE_URL": writer, "DATABASE_READ_URL": reader,
                 "RECOMMENDER_URL": self.url(self.ports.engines[index - 1]),
                 # The circuit is per pod: each replica has its own state file.
@@ -125,18 +141,20 @@ class Topology:
                 "BREAKER_RESET_S": os.environ.get("BREAKER_RESET_S", "5"), "WORKERS": "1"})
         for index, port in enumerate(self.ports.replicas["svc_customer"], start=1):
             writer, reader = self.database_urls("svc_customer")
-            yield ServiceSpec(f"svc_customer_{index}", [python, "-m", "svc_customer"], port, {
+            yield Spec(f"svc_customer_{index}", [python, "-m", "svc_customer"], port, {
                 "DATABASE_URL": writer, "DATABASE_READ_URL": reader, **kafka,
                 "OUTBOX_BACKOFF_MAX_S": "1"})
         writer, _reader = self.database_urls("crm")
-        yield ServiceSpec("crm", [python, "-m", "crm"], self.ports.crm, {
+        yield Spec("crm", [python, "-m", "crm"], self.ports.crm, {
             "DATABASE_URL": writer, "MAIL_BACKEND": "smtp", "SMTP_HOST": HOST,
             "SMTP_PORT": str(self.mail.port), "SMTP_SECURITY": "none", **kafka})
+        yield Spec("haproxy", ["haproxy", "-W", "-db", "-f", str(HAPROXY_CFG)],
+                   self.ports.lb["svc_book"], env=self.ports.haproxy_env(), ready_path=None)
         for tier, upstream in (("bff_book", "BOOK_SERVICE_URL"),
                                ("bff_customer", "CUSTOMER_SERVICE_URL")):
             service = "svc_book" if tier == "bff_book" else "svc_customer"
             for index, port in enumerate(self.ports.replicas[tier], start=1):
-                yield ServiceSpec(f"{tier}_{index}", [python, "-m", tier], port, {
+                yield Spec(f"{tier}_{index}", [python, "-m", tier], port, {
                     upstream: self.url(self.ports.lb[service]), "JWT_SECRET": JWT_SECRET})
 
     def base_env(self) -> dict[str, str]:
@@ -155,26 +173,20 @@ class Topology:
         self.var_dir.mkdir(parents=True, exist_ok=True)
         self.mail.start()
         await asyncio.to_thread(self._start_databases)
-        specs = {spec.name: spec for spec in self.specs()}
-        for spec in specs.values():
-            spec.env.setdefault("PORT", str(spec.port))
-            spec.env["PORT"] = str(spec.port)
-        self.console.width = max(len(name) for name in specs)
-        # Broker and engines, then services, then the load balancer, then the BFFs.
-        waves = [[n for n in specs if n == "tansu" or n.startswith("recommender")],
-                 [n for n in specs if n.startswith(("svc_", "crm"))],
-                 [n for n in specs if n.startswith("bff_")]]
-        for index, wave in enumerate(waves):
-            for name in wave:
-                await self.start_process(specs[name])
-            await self.wait_ready(wave, ready_timeout_s)
-            if index == 0:
-                await self.create_topic()
-            if index == 1:
-                await self.start_haproxy()
-        await self.wait_lb_ready(ready_timeout_s)
+        self.specs = {spec.name: spec for spec in self.all_specs()}
+        # S3, broker and engines; the services; the load balancer; the BFFs.
+        waves = [["s3"], ["tansu"] + [n for n in self.specs if n.startswith("recommender")],
+                 [n for n in self.specs if n.startswith(("svc_", "crm"))], ["haproxy"],
+                 [n for n in self.specs if n.startswith("bff_")]]
+        for wave in waves:
+            if wave == ["tansu"] + wave[1:]:
+                await asyncio.to_thread(create_bucket, self.url(self.ports.s3), BUCKET)
+            await asyncio.gather(*(self.start_process(name, ready_timeout_s) for name in wave))
+        await asyncio.to_thread(self.wait_lb_ready, ready_timeout_s)
 
     def _start_databases(self) -> None:
+        import subprocess
+
         self.db.start()
         for package, name in DATABASES.items():
             self.db.primary.execute(f"DROP DATABASE IF EXISTS `{name}`",
@@ -186,71 +198,37 @@ class Topology:
                            capture_output=True, timeout=120)
         self.db.wait_caught_up()
 
-    async def start_process(self, spec: ServiceSpec) -> Child:
-        child = Child(spec, self.console)
-        await child.start(self.base_env())
-        self.children[spec.name] = child
-        return child
-
-    async def create_topic(self) -> None:
-        proc = await asyncio.create_subprocess_exec(
-            tansu_binary(dict(os.environ)), "topic", "create", TOPIC, "--broker",
-            f"tcp://{HOST}:{self.ports.kafka}", stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL)
-        await proc.wait()
-
-    async def start_haproxy(self) -> None:
-        spec = ServiceSpec("haproxy", ["haproxy", "-W", "-db", "-f", str(HAPROXY_CFG)],
-                           self.ports.lb["svc_book"], env=self.ports.haproxy_env(),
-                           ready_path=None)
-        await self.start_process(spec)
-
-    async def wait_ready(self, names: list[str], timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        pending = set(names)
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
-            while pending:
-                for name in sorted(pending):
-                    child = self.children[name]
-                    if not child.running:
-                        raise RuntimeError(f"{name} exited during start-up; see the log")
-                    if await self._ready(session, child.spec):
-                        pending.discard(name)
-                if pending and time.monotonic() > deadline:
-                    raise TimeoutError(f"not ready after {timeout_s:.0f} s: {sorted(pending)}")
-                if pending:
-                    await asyncio.sleep(0.1)
-
-    async def wait_lb_ready(self, timeout_s: float) -> None:
-        """Until every tier answers /ready through HAProxy."""
-        deadline = time.monotonic() + timeout_s
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
-            for tier in TIERS:
-                spec = ServiceSpec(tier, [], self.ports.lb[tier])
-                while not await self._ready(session, spec):
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"{tier} not ready through HAProxy")
-                    await asyncio.sleep(0.1)
-
-    async def _ready(self, session: aiohttp.ClientSession, spec: ServiceSpec) -> bool:
+    async def start_process(self, name: str, timeout_s: float = 60.0) -> Proc:
+        spec = self.specs[name]
+        env = {**self.base_env(), **spec.env}
+        if spec.ready_path is not None:
+            env["PORT"] = str(spec.port)
+        proc = Proc(name, spec.argv, env, self.var_dir / "logs" / f"{name}.log", port=spec.port,
+                    cwd=ROOT, die_with_parent=True)
+        self.procs[name] = proc
+        await asyncio.to_thread(proc.start)
         if spec.ready_path is None:
-            try:
-                _reader, writer = await asyncio.open_connection(HOST, spec.port)
-            except OSError:
-                return False
-            writer.close()
-            return True
-        try:
-            async with session.get(f"{self.url(spec.port)}{spec.ready_path}") as response:
-                return response.status == 200
-        except (aiohttp.ClientError, TimeoutError):
-            return False
+            await asyncio.to_thread(proc.wait_port, timeout_s)
+        else:
+            await asyncio.to_thread(proc.wait_http, spec.ready_path, timeout_s)
+        if name == "tansu":
+            error = await asyncio.to_thread(create_topic, tansu_binary(), spec.port, TOPIC, HOST)
+            if error:
+                raise NotReady(f"topic {TOPIC}: {error}")
+        return proc
+
+    def wait_lb_ready(self, timeout_s: float) -> None:
+        """Until every tier answers /ready through HAProxy."""
+        for tier in TIERS:
+            wait_http(f"{self.url(self.ports.lb[tier])}/ready", timeout_s)
+        wait_until(lambda: accepts_connections(self.ports.lb["bff_book"]), what="haproxy",
+                   timeout_s=timeout_s)
 
     async def stop(self) -> None:
-        order = ("haproxy", "bff_", "svc_", "crm", "recommender", "tansu")
+        order = ("haproxy", "bff_", "svc_", "crm", "recommender", "tansu", "s3")
         for prefix in order:
-            group = [c for n, c in self.children.items() if n.startswith(prefix)]
-            await asyncio.gather(*(c.stop(10) for c in group))
+            group = [p for n, p in self.procs.items() if n.startswith(prefix)]
+            await asyncio.gather(*(asyncio.to_thread(p.stop, 10) for p in group))
         await asyncio.to_thread(self.db.stop)
         self.mail.stop()
 
@@ -264,32 +242,23 @@ class Topology:
 
     # -- faults ----------------------------------------------------------------------------
     def pids(self) -> dict[str, int]:
-        return {name: child.proc.pid for name, child in self.children.items()
-                if child.proc is not None and child.running}
+        return {name: proc.pid for name, proc in self.procs.items()
+                if proc.pid is not None and proc.running()}
 
     async def kill(self, name: str) -> None:
         """kill -9 (the process gets no chance to drain or clean up)."""
-        child = self.children[name]
-        child.kill()
-        await child.wait()
+        await asyncio.to_thread(self.procs[name].kill)
+        await asyncio.to_thread(self.procs[name].stop, 5)
 
     async def restart(self, name: str, timeout_s: float = 60.0) -> None:
         """Start a killed or stopped process again with the same spec and port."""
-        old = self.children[name]
-        if old.running:
+        if self.procs[name].running():
             raise RuntimeError(f"{name} is still running")
-        await self.start_process(old.spec)
-        await self.wait_ready([name], timeout_s)
-        if name == "tansu":
-            await self.create_topic()
+        await self.start_process(name, timeout_s)
 
     async def stop_process(self, name: str) -> None:
-        """SIGTERM and wait (the broker's orderly stop)."""
-        child = self.children[name]
-        if child.proc is not None and child.running:
-            with contextlib.suppress(ProcessLookupError):
-                child.proc.send_signal(signal.SIGTERM)
-        await child.stop(10)
+        """SIGTERM and wait (an orderly stop, e.g. of the broker)."""
+        await asyncio.to_thread(self.procs[name].stop, 10)
 
     async def set_engine_delay(self, index: int, ms: int) -> None:
         async with aiohttp.ClientSession() as session, session.put(

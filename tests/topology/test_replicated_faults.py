@@ -16,7 +16,9 @@ from topology.cluster import HAPROXY_CFG, Ports, Topology
 from topology.scenarios import SCENARIOS, Outcome, Timing, run_scenario
 
 pytestmark = [pytest.mark.slow, pytest.mark.mariadb, pytest.mark.kafka, pytest.mark.timeout(420),
-              pytest.mark.asyncio(loop_scope="module")]
+              pytest.mark.asyncio(loop_scope="module"),
+              # One topology for the module: every test of it on the same xdist worker.
+              pytest.mark.xdist_group("topology")]
 
 TIMING = Timing(warmup_s=2.0, fault_s=3.0, recovery_s=3.0, rate_per_s=20.0, mail_wait_s=45.0)
 
@@ -24,14 +26,12 @@ TIMING = Timing(warmup_s=2.0, fault_s=3.0, recovery_s=3.0, rate_per_s=20.0, mail
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def topology(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Topology]:
     var_dir: Path = tmp_path_factory.mktemp("topology")
-    log = (var_dir / "processes.log").open("a", encoding="utf-8")
-    cluster = Topology(var_dir, log)
+    cluster = Topology(var_dir)
     try:
         await cluster.start()
         yield cluster
     finally:
         await cluster.stop()
-        log.close()
 
 
 async def scenario(topology: Topology, name: str) -> Outcome:
