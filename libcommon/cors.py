@@ -24,7 +24,8 @@ ALLOWED_REQUEST_HEADERS = (
     "X-Request-ID",
 )
 EXPOSED_RESPONSE_HEADERS = (
-    "Location", "ETag", "Retry-After", "RateLimit", "RateLimit-Policy", "X-Request-ID",
+    "Location", "ETag", "Idempotent-Replayed", "Retry-After", "RateLimit", "RateLimit-Policy",
+    "X-Request-ID",
     "WWW-Authenticate",
 )
 

@@ -90,7 +90,7 @@ def parse_limits(value: str) -> tuple[RateLimitItem, ...]:
 class RateLimitSettings(BaseSettings):
     """RATE_LIMIT_* environment variables. Each budget applies to every client address and,
     separately, to every token subject. The defaults are far above what the benchmark or a
-    course grader sends: set production values (docs/OPERATIONS.md) per deployment."""
+    course grader sends: set production values (docs/EDGE.md) per deployment."""
 
     rate_limit_enabled: bool = True
     # memory:// (per process) or redis://[:password@]host:port/db (shared by replicas).

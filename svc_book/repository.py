@@ -4,21 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from libcommon.db import Database
+from libcommon.conditional import StaleVersion, etag_condition, resource_tag
+from libcommon.db import Database, Executor
 from libcommon.db.base import Row
+from libcommon.idempotency import Created, IdempotencyKeys, request_fingerprint
 from svc_book.models import Book
 from svc_book.search import SearchQuery, index_text
 
 _COLUMNS = (
-    "isbn, title, author, description, genre, price, quantity, doc, search_title, search_body"
+    "isbn, title, author, description, genre, price, quantity, doc, etag, search_title, "
+    "search_body"
 )
 _SELECT_DOC = "SELECT doc FROM books WHERE isbn = %s"
 _INSERT = (
-    f"INSERT INTO books ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"  # noqa: S608
+    f"INSERT INTO books ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"  # noqa: S608
 )
 _UPDATE = (
     "UPDATE books SET title = %s, author = %s, description = %s, genre = %s, price = %s, "
-    "quantity = %s, doc = %s, search_title = %s, search_body = %s WHERE isbn = %s"
+    "quantity = %s, doc = %s, etag = %s, search_title = %s, search_body = %s WHERE isbn = %s"
 )
 _DELETE = "DELETE FROM books WHERE isbn = %s"
 
@@ -48,36 +51,68 @@ class BookRepository:
     """Each row keeps the book's JSON (`doc`, written with the columns) so reads return it
     as stored: one column to fetch, nothing to rebuild."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, idempotency_ttl_s: int = 86_400) -> None:
         self._db = db
+        self.keys = IdempotencyKeys(db, ttl_s=idempotency_ttl_s)
 
     async def get_json(self, isbn: str) -> bytes | None:
         row = await self._db.fetch_one(_SELECT_DOC, (isbn,))
         return bytes(row["doc"]) if row else None
 
-    async def add(self, book: Book) -> bytes:
-        """The stored JSON. Raises DuplicateKeyError when the ISBN exists."""
+    async def add(
+        self, book: Book, *, path: str, idempotency_key: str | None = None
+    ) -> tuple[Created, bool]:
+        """The stored book's answer, and whether it is the replay of an earlier request with
+        the same Idempotency-Key. Raises DuplicateKeyError when the ISBN exists."""
         doc = book.to_json_bytes()
-        await self._db.execute(
-            _INSERT,
-            (book.isbn, book.title, book.author, book.description, book.genre,
-             str(book.price), book.quantity, doc, *_search_columns(book)),
-        )
-        return doc
+        tag = resource_tag(doc)
 
-    async def update(self, book: Book) -> bytes | None:
-        """The stored JSON, or None when there is no book with this ISBN."""
+        async def insert(tx: Executor) -> Created:
+            await tx.execute(
+                _INSERT,
+                (book.isbn, book.title, book.author, book.description, book.genre,
+                 str(book.price), book.quantity, doc, tag, *_search_columns(book)),
+            )
+            return Created(doc, path, tag)
+
+        return await self.keys.create_once_in(idempotency_key, request_fingerprint(doc), insert)
+
+    async def update(
+        self, book: Book, *, if_match: tuple[str, ...] | None = None
+    ) -> tuple[bytes, str] | None:
+        """The stored JSON and its tag, or None when there is no book with this ISBN.
+
+        With `if_match`, the row is written only when its tag is one of them (in the same
+        statement); otherwise StaleVersion, nothing written.
+        """
         doc = book.to_json_bytes()
+        tag = resource_tag(doc)
+        condition, tags = etag_condition(if_match)
         result = await self._db.execute(
-            _UPDATE,
+            _UPDATE + condition,
             (book.title, book.author, book.description, book.genre, str(book.price),
-             book.quantity, doc, *_search_columns(book), book.isbn),
+             book.quantity, doc, tag, *_search_columns(book), book.isbn, *tags),
         )
-        return doc if result.rowcount > 0 else None
+        if result.rowcount > 0:
+            return doc, tag
+        if if_match is not None and await self._exists(book.isbn):
+            raise StaleVersion
+        return None
 
-    async def delete(self, isbn: str) -> bool:
-        result = await self._db.execute(_DELETE, (isbn,))
-        return result.rowcount > 0
+    async def delete(self, isbn: str, *, if_match: tuple[str, ...] | None = None) -> bool:
+        """False when there is no such book; StaleVersion when If-Match does not match."""
+        condition, tags = etag_condition(if_match)
+        result = await self._db.execute(_DELETE + condition, (isbn, *tags))
+        if result.rowcount > 0:
+            return True
+        if if_match is not None and await self._exists(isbn):
+            raise StaleVersion
+        return False
+
+    async def _exists(self, isbn: str) -> bool:
+        # Only picks the status of a write that did not happen (412 or 404).
+        return await self._db.fetch_one("SELECT 1 AS found FROM books WHERE isbn = %s",
+                                        (isbn,)) is not None
 
     async def list_json(
         self,

@@ -7,10 +7,20 @@ from contextlib import contextmanager
 
 from aiohttp import web
 
+from libcommon.conditional import (
+    ETAG_HEADER,
+    StaleVersion,
+    etag_value,
+    if_match_tags,
+    is_not_modified,
+    not_modified,
+    precondition_failed,
+)
 from libcommon.db import DuplicateKeyError
 from libcommon.errors import ApiError
+from libcommon.idempotency import created_response, idempotency_key
 from libcommon.jsonio import raw_json_response, read_json
-from libcommon.urls import public_url, query_param_plus_literal
+from libcommon.urls import query_param_plus_literal
 from libcommon.validation import parse_model
 from svc_customer.models import CustomerData, UserIdQuery, parse_customer_id
 from svc_customer.repository import CustomerRepository
@@ -34,10 +44,17 @@ def _user_id_must_be_free() -> Iterator[None]:
 
 async def create_customer(request: web.Request) -> web.Response:
     data = parse_model(CustomerData, await read_json(request))
+    key = idempotency_key(request)
     with _user_id_must_be_free():
-        customer = await request.app[CUSTOMERS_KEY].register(data)
-    location = public_url(request, "customers", str(customer.id))
-    return raw_json_response(customer.json, status=201, headers={"Location": location})
+        created, replayed = await request.app[CUSTOMERS_KEY].register(data, idempotency_key=key)
+    return created_response(request, created, replayed)
+
+
+def _single(request: web.Request, stored: tuple[bytes, str]) -> web.Response:
+    body, tag = stored
+    if is_not_modified(request, tag):
+        return not_modified(tag)
+    return raw_json_response(body, headers={ETAG_HEADER: etag_value(tag)})
 
 
 async def get_customer(request: web.Request) -> web.Response:
@@ -45,7 +62,7 @@ async def get_customer(request: web.Request) -> web.Response:
     stored = await request.app[CUSTOMERS_KEY].get_json(customer_id)
     if stored is None:
         raise _not_found(customer_id)
-    return raw_json_response(stored)
+    return _single(request, stored)
 
 
 async def find_customer(request: web.Request) -> web.Response:
@@ -55,22 +72,32 @@ async def find_customer(request: web.Request) -> web.Response:
     stored = await request.app[CUSTOMERS_KEY].find_json_by_user_id(query.user_id)
     if stored is None:
         raise ApiError(404, f"No customer with userId {query.user_id}.")
-    return raw_json_response(stored)
+    return _single(request, stored)
 
 
 async def update_customer(request: web.Request) -> web.Response:
     customer_id = parse_customer_id(request.match_info["id"])
     data = parse_model(CustomerData, await read_json(request))
-    with _user_id_must_be_free():
-        customer = await request.app[CUSTOMERS_KEY].update(customer_id, data)
-    if customer is None:
+    try:
+        with _user_id_must_be_free():
+            updated = await request.app[CUSTOMERS_KEY].update(
+                customer_id, data, if_match=if_match_tags(request))
+    except StaleVersion:
+        raise precondition_failed("customer") from None
+    if updated is None:
         raise _not_found(customer_id)
-    return raw_json_response(customer.json)
+    customer, tag = updated
+    return raw_json_response(customer.json, headers={ETAG_HEADER: etag_value(tag)})
 
 
 async def delete_customer(request: web.Request) -> web.Response:
     customer_id = parse_customer_id(request.match_info["id"])
-    if not await request.app[CUSTOMERS_KEY].delete(customer_id):
+    try:
+        deleted = await request.app[CUSTOMERS_KEY].delete(
+            customer_id, if_match=if_match_tags(request))
+    except StaleVersion:
+        raise precondition_failed("customer") from None
+    if not deleted:
         raise _not_found(customer_id)
     return web.Response(status=204)
 

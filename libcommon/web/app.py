@@ -2,7 +2,8 @@
 
 `create_base_app` gives an app with the shared core middleware (request id, access log and
 metrics, JSON errors), the body size limit and the operational routes `/status`, `/ready`,
-`/metrics` and `/openapi.json`. A service adds its own routes and cleanup contexts.
+`/metrics` (on the admin port instead when ADMIN_PORT is set) and `/openapi.json`. A
+service adds its own routes and cleanup contexts.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from libcommon.jsonio import BODY_TIMEOUT_KEY, dumps
 from libcommon.logs import AccessLog
 from libcommon.settings import ServiceSettings
 from libcommon.tracing import tracing_middleware
+from libcommon.web.admin import add_admin_port
 from libcommon.web.errors import install_json_protocol_errors
 from libcommon.web.middleware import make_core_middleware
 from libcommon.web.openapi import load_openapi, openapi_handler
@@ -62,11 +64,15 @@ def create_base_app(
             flush_access_log.flush()
 
         app.on_cleanup.append(flush_on_cleanup)
-    app.router.add_get("/status", status_handler, allow_head=True)
-    app.router.add_get("/ready", ready_handler, allow_head=False)
-    app.router.add_get("/metrics", metrics.metrics_handler, allow_head=False)
+    # HEAD is answered on every GET route (aiohttp adds it).
+    app.router.add_get("/status", status_handler)
+    app.router.add_get("/ready", ready_handler)
+    if settings.admin_port is None:
+        app.router.add_get("/metrics", metrics.metrics_handler)
+    else:
+        add_admin_port(app, settings, name)
     if openapi is not None:
         app.router.add_get(
-            "/openapi.json", openapi_handler(dumps(load_openapi(openapi))), allow_head=False
+            "/openapi.json", openapi_handler(dumps(load_openapi(openapi)))
         )
     return app

@@ -29,7 +29,9 @@ def _serve(create_app: AppFactory, settings: ServiceSettings, name: str, reuse_p
     # OTEL_* only; off (and free) without OTEL_EXPORTER_OTLP_ENDPOINT. Per process: a
     # worker's spans leave through its own exporter.
     setup_tracing(name)
-    log.info("serving %s on %s:%d", name, settings.host, settings.port)
+    ssl_context = settings.ssl_context()
+    log.info("serving %s on %s:%d%s", name, settings.host, settings.port,
+             " (HTTPS)" if ssl_context is not None else "")
     try:
         import uvloop
 
@@ -45,6 +47,7 @@ def _serve(create_app: AppFactory, settings: ServiceSettings, name: str, reuse_p
             access_log=None,
             print=None,
             reuse_port=reuse_port,
+            ssl_context=ssl_context,
             handle_signals=True,
         )
     finally:

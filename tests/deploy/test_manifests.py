@@ -145,8 +145,9 @@ def test_namespace_enforces_restricted_and_holds_everything(overlay: tuple[str, 
 
 @needs_kubectl
 def test_replicas_and_commands(overlay: tuple[str, list[Resource]]) -> None:
-    _name, resources = overlay
+    name, resources = overlay
     deployments = by_kind(resources, "Deployment")
+    admin = [9000] if name == "eks" else []  # ADMIN_PORT (tests/deploy/test_admin_port.py)
     include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
     packages = {p.rstrip("*") for p in include}
     for name, (module, port, replicas) in APP_DEPLOYMENTS.items():
@@ -155,7 +156,7 @@ def test_replicas_and_commands(overlay: tuple[str, list[Resource]]) -> None:
         (c,) = pod_spec(d)["containers"]
         assert c["command"] == ["python", "-m", module]
         assert module in packages
-        assert [p["containerPort"] for p in c["ports"]] == [port]
+        assert [p["containerPort"] for p in c["ports"]] == [port, *admin]
         assert env_of(c)["PORT"]["value"] == str(port)
 
 
