@@ -20,7 +20,9 @@ Each process logs to <var_dir>/logs/<name>.log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import socket
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,10 +32,9 @@ import aiohttp
 from devkit.ports import free_port
 from devkit.processes import Proc
 from devkit.readiness import NotReady, accepts_connections, wait_http, wait_until
-from devkit.tansu import broker_argv, create_topic, tansu_binary
+from devkit.tansu import broker_argv, create_bucket, create_topic, s3_storage_env, tansu_binary
 from devkit.tokens import mint_token
 
-from tests.fixtures.kafka import create_bucket, s3_storage_env
 from tests.fixtures.mail import SmtpServer, moto_server_binary
 from tests.fixtures.replication import APP_PASSWORD, APP_USER, ReplicationPair
 
@@ -58,12 +59,23 @@ class Ports:
     engines: list[int] = field(default_factory=list)
     crm: int = 0
 
+    primary_db: int = 0
+    replica_db: int = 0
+
     @classmethod
     def allocate(cls) -> Ports:
-        return cls(lb={tier: free_port() for tier in TIERS},
-                   replicas={tier: [free_port() for _ in range(n)] for tier, n in TIERS.items()},
-                   kafka=free_port(), s3=free_port(), engines=[free_port(), free_port()],
-                   crm=free_port())
+        """Distinct free ports: every socket stays bound until all are chosen."""
+        with contextlib.ExitStack() as stack:
+            def port() -> int:
+                sock = stack.enter_context(socket.socket())
+                sock.bind((HOST, 0))
+                number: int = sock.getsockname()[1]
+                return number
+
+            return cls(lb={tier: port() for tier in TIERS},
+                       replicas={tier: [port() for _ in range(n)] for tier, n in TIERS.items()},
+                       kafka=port(), s3=port(), engines=[port(), port()], crm=port(),
+                       primary_db=port(), replica_db=port())
 
     def haproxy_env(self) -> dict[str, str]:
         env = {"TOPO_HOST": HOST}
@@ -92,7 +104,8 @@ class Topology:
         self.var_dir = var_dir.resolve()
         self.ports = Ports.allocate()
         self.workers = workers
-        self.db = ReplicationPair(self.var_dir / "mariadb")
+        self.db = ReplicationPair(self.var_dir / "mariadb", primary_port=self.ports.primary_db,
+                                  replica_port=self.ports.replica_db)
         self.mail = SmtpServer(free_port())
         self.procs: dict[str, Proc] = {}
         self.specs: dict[str, Spec] = {}
@@ -179,7 +192,7 @@ class Topology:
                  [n for n in self.specs if n.startswith(("svc_", "crm"))], ["haproxy"],
                  [n for n in self.specs if n.startswith("bff_")]]
         for wave in waves:
-            if wave == ["tansu"] + wave[1:]:
+            if "tansu" in wave:
                 await asyncio.to_thread(create_bucket, self.url(self.ports.s3), BUCKET)
             await asyncio.gather(*(self.start_process(name, ready_timeout_s) for name in wave))
         await asyncio.to_thread(self.wait_lb_ready, ready_timeout_s)
