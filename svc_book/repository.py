@@ -36,7 +36,7 @@ class BookRepository:
         self._db = db
 
     async def get_json(self, isbn: str) -> bytes | None:
-        row = await self._db.fetch_one(_SELECT_DOC, (isbn,))
+        row = await self._db.point_reads.fetch_one(_SELECT_DOC, (isbn,))
         return bytes(row["doc"]) if row else None
 
     async def add(self, book: Book) -> bytes:
@@ -99,7 +99,7 @@ class BookRepository:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY isbn LIMIT %s"
         params.append(limit + 1)
-        rows = await self._db.fetch_all(sql, params)
+        rows = await self._db.list_reads.fetch_all(sql, params)
         page = rows[:limit]
         next_after = page[-1]["isbn"] if len(rows) > limit and page else None
         return [bytes(row["doc"]) for row in page], next_after

@@ -39,12 +39,14 @@ class CustomerRepository:
         self._topic = topic
 
     async def get_json(self, customer_id: int) -> bytes | None:
-        row = await self._db.fetch_one(f"{_SELECT} WHERE id = %s", (customer_id,))
+        row = await self._db.point_reads.fetch_one(f"{_SELECT} WHERE id = %s", (customer_id,))
         return _json(row) if row else None
 
     async def find_json_by_user_id(self, user_id: str) -> bytes | None:
         """Case-insensitive (see `user_id_key`)."""
-        row = await self._db.fetch_one(f"{_SELECT} WHERE user_id_key = %s", (user_id_key(user_id),))
+        row = await self._db.point_reads.fetch_one(
+            f"{_SELECT} WHERE user_id_key = %s", (user_id_key(user_id),)
+        )
         return _json(row) if row else None
 
     async def register(self, data: CustomerData) -> tuple[Customer, bytes]:
