@@ -5,7 +5,10 @@
 # No secrets or .env files go into the image (.dockerignore is an allow-list); all
 # configuration comes from the environment at run time.
 
-ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
+# The newest 3.11 patch release (3.11.15, March 2026). Pin it by digest for a release build:
+# `scripts/pin-base-image.sh` resolves the tag's digest (needs registry access) and rewrites
+# this line to python:3.11.15-slim-bookworm@sha256:...
+ARG PYTHON_IMAGE=python:3.11.15-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
@@ -15,18 +18,26 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-# Dependencies first, in their own layer: source edits do not re-download them. The build
-# backend is pinned too (instead of build isolation fetching the newest setuptools).
-COPY requirements.lock ./
-RUN pip install --no-cache-dir --requirement requirements.lock "setuptools==75.8.0"
+# Dependencies first, in their own layer: source edits do not re-download them. Both the
+# runtime lock and the build backend's lock are hash-checked (`make lock` writes them).
+COPY requirements/runtime.lock requirements/build.lock ./requirements/
+RUN pip install --no-cache-dir --require-hashes --no-deps --requirement requirements/runtime.lock \
+    && pip install --no-cache-dir --require-hashes --no-deps --requirement requirements/build.lock
 # Only the allow-listed paths in .dockerignore (pyproject.toml and the packages) arrive here.
 COPY . ./
 RUN pip install --no-cache-dir --no-deps --no-build-isolation . \
     && python -m compileall -q /opt/venv/lib
 
 FROM ${PYTHON_IMAGE} AS runtime
+# deploy.sh passes the commit: docker build --build-arg VCS_REF=$(git rev-parse HEAD)
+ARG VCS_REF=unknown
+# and the repository URL: --build-arg SOURCE_URL=$(git remote get-url origin)
+ARG SOURCE_URL=""
 LABEL org.opencontainers.image.title="bookstore" \
-      org.opencontainers.image.description="Bookstore services: python -m svc_book | svc_customer | crm | bff_book | bff_customer | recommender"
+      org.opencontainers.image.description="Bookstore services: python -m svc_book | svc_customer | crm | bff_book | bff_customer | recommender" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.source="${SOURCE_URL}" \
+      org.opencontainers.image.revision="${VCS_REF}"
 # Numeric UID/GID so Kubernetes can verify runAsNonRoot without reading /etc/passwd.
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /app --no-create-home \

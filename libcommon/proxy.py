@@ -23,7 +23,7 @@ from yarl import URL
 
 from libcommon.client_type import CLIENT_TYPE_KEY, ClientType, ResourceKind, needs_shaping, shape
 from libcommon.errors import ApiError
-from libcommon.jsonio import is_json_content_type, read_body
+from libcommon.jsonio import JSON_CONTENT_TYPE, is_json_content_type, read_body
 from libcommon.urls import public_base_url
 from libcommon.web import REQUEST_ID_HEADER, REQUEST_ID_KEY, new_request_id
 
@@ -43,6 +43,12 @@ class ProxySettings(BaseSettings):
     upstream_pool_size: int = Field(default=100, ge=1, le=10_000)
     # Below aiohttp's server keep-alive (75 s) so the client closes idle connections first.
     upstream_keepalive_s: float = Field(default=30.0, gt=0)
+
+
+def upstream_method(request: web.Request) -> str:
+    """HEAD is asked upstream as GET: the BFF builds the whole answer (shaped, with its
+    Content-Length) and aiohttp sends only its headers."""
+    return "GET" if request.method == "HEAD" else request.method
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,11 +142,15 @@ class Upstream:
             value = request.headers.get(name)
             if value is not None:
                 headers[name] = value
+        if body is not None and "Content-Type" not in headers:
+            # A body without a Content-Type is JSON on every hop (the services read it so);
+            # left alone, the client library would label it application/octet-stream.
+            headers["Content-Type"] = JSON_CONTENT_TYPE
         # raw_path keeps the client's percent-encoding (e.g. userId=a%2Bb@x.org).
         url = URL(self.base_url + request.raw_path, encoded=True)
         try:
             async with self.session.request(
-                request.method, url, data=body, headers=headers, allow_redirects=False
+                upstream_method(request), url, data=body, headers=headers, allow_redirects=False
             ) as response:
                 payload = await response.read()
                 response_headers = response.headers
@@ -180,9 +190,10 @@ class Upstream:
             )
             raise ApiError(502, self._msg_invalid)
         client: ClientType = request.get(CLIENT_TYPE_KEY, ClientType.DESKTOP)
-        if answer.status == 200 and body and needs_shaping(shape_as, client, request.method):
+        method = upstream_method(request)
+        if answer.status == 200 and body and needs_shaping(shape_as, client, method):
             try:
-                body = orjson.dumps(shape(shape_as, client, request.method, orjson.loads(body)))
+                body = orjson.dumps(shape(shape_as, client, method, orjson.loads(body)))
             except orjson.JSONDecodeError:
                 raise ApiError(502, self._msg_invalid) from None
         headers: dict[str, str] = {}
@@ -228,7 +239,11 @@ def add_proxy_routes(
     app: web.Application, upstream_key: web.AppKey[Upstream], routes: tuple[ProxyRoute, ...]
 ) -> None:
     for route in routes:
-        app.router.add_route(route.method, route.path, _proxy_handler(upstream_key, route.shape_as))
+        handler = _proxy_handler(upstream_key, route.shape_as)
+        if route.method == "GET":
+            app.router.add_get(route.path, handler)  # and HEAD
+        else:
+            app.router.add_route(route.method, route.path, handler)
 
 
 def _proxy_handler(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
-from typing import Literal, TypeVar
+from collections.abc import Sequence
+from typing import Any, Literal, TypeVar, get_args, get_origin
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 S = TypeVar("S", bound=BaseSettings)
@@ -92,3 +95,70 @@ def load_settings(cls: type[S]) -> S:
     except ValidationError as exc:
         print(f"configuration error: {describe_error(exc)}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+_TYPE_NAMES: dict[Any, str] = {
+    int: "integer", float: "number", bool: "true/false", str: "text", SecretStr: "secret",
+}
+
+
+def _describe_type(info: FieldInfo) -> str:
+    """`integer (>= 0, <= 65535)`, `one of: json, text`-style hints for --help."""
+    annotation = info.annotation
+    if get_origin(annotation) is Literal:
+        return "one of: " + ", ".join(str(a) for a in get_args(annotation))
+    optional = [a for a in get_args(annotation) if a is not type(None)]
+    if len(optional) == 1:  # X | None
+        annotation = optional[0]
+    text = _TYPE_NAMES.get(annotation, str(annotation))
+    bounds = []
+    for constraint in info.metadata:
+        for attr, symbol in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            value = getattr(constraint, attr, None)
+            if value is not None:
+                bounds.append(f"{symbol} {value}")
+        if getattr(constraint, "min_length", None):
+            bounds.append("not empty")
+    return text + (f" ({', '.join(bounds)})" if bounds else "")
+
+
+def _describe_default(info: FieldInfo) -> str:
+    if info.is_required():
+        return "(required)"
+    default = info.get_default(call_default_factory=True)
+    if default is None:
+        return "(unset)"
+    if isinstance(default, bool):
+        return "true" if default else "false"
+    if isinstance(default, SecretStr):
+        return "(secret)"
+    return str(default) if str(default) != "" else '""'
+
+
+def settings_help(cls: type[BaseSettings]) -> str:
+    """Every environment variable `cls` reads, with its default and accepted values."""
+    rows = [
+        (name.upper(), _describe_default(info), _describe_type(info))
+        for name, info in cls.model_fields.items()
+    ]
+    width = max(len(row[0]) for row in rows)
+    default_width = min(max(len(row[1]) for row in rows), 40)
+    return "\n".join(
+        f"  {name:<{width}}  {default:<{default_width}}  {kind}" for name, default, kind in rows
+    )
+
+
+def load_settings_from_command_line(
+    cls: type[S], *, prog: str, description: str | None, argv: Sequence[str] | None = None
+) -> S:
+    """`python -m <package> [--help]`: print the settings with their defaults and exit, or
+    load them from the environment (see `load_settings`)."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=(description or "").strip() + "\n\nConfiguration comes only from the "
+        "environment (a bad value stops the service with one line naming the variable).",
+        epilog="environment variables (default, accepted values):\n" + settings_help(cls),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.parse_args(argv)
+    return load_settings(cls)

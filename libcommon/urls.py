@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from aiohttp import web
 
@@ -34,3 +34,17 @@ def public_url(request: web.Request, *segments: str) -> str:
     """The public URL of a resource path; each segment is percent-encoded."""
     path = "/".join(quote(segment, safe="") for segment in segments)
     return f"{public_base_url(request)}/{path}"
+
+
+def query_param_plus_literal(request: web.Request, name: str) -> str | None:
+    """The first `name` query parameter, percent-decoded with `+` read as `+`, not a space.
+
+    Form decoding turns an unencoded `+` into a space; where a value cannot hold a space
+    (an e-mail address), reading `+` literally is what the client meant. Bytes that are not
+    UTF-8 become U+FFFD, which the value's own validation then refuses.
+    """
+    for part in request.rel_url.raw_query_string.split("&"):
+        key, _, value = part.partition("=")
+        if unquote(key) == name:
+            return unquote(value, errors="replace")
+    return None

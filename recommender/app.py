@@ -57,7 +57,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> web.Applic
     app = create_base_app(settings, name="recommender", openapi=OPENAPI)
     app[CATALOG_KEY] = catalog or Catalog.load()
     app[DELAY_KEY] = Delay(settings.recommender_delay_ms)
-    app.router.add_get("/recommended-titles/isbn/{isbn}", recommended_titles, allow_head=False)
-    app.router.add_get("/delay", get_delay, allow_head=False)
+    app.router.add_get("/recommended-titles/isbn/{isbn}", recommended_titles)
+    app.router.add_get("/delay", get_delay)
     app.router.add_put("/delay", put_delay)
     return app

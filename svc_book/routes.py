@@ -15,6 +15,7 @@ from libcommon.validation import parse_model
 from svc_book.models import Book, BookQuery, is_valid_isbn
 from svc_book.related import RELATED_BOOKS_KEY
 from svc_book.repository import BookRepository
+from svc_book.search import MIN_WORD, SearchQuery
 
 BOOKS_KEY = web.AppKey("books", BookRepository)
 
@@ -29,14 +30,37 @@ def encode_cursor(isbn: str) -> str:
     return base64.urlsafe_b64encode(isbn.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> str:
+_BAD_CURSOR = "cursor is not valid: use the `next` value of a previous page."
+NO_SEARCH_WORD = (
+    f"q has no word to search for: give at least one word of {MIN_WORD} or more letters or "
+    "digits that is not a stop word (see the API description)."
+)
+
+
+def _decode(cursor: str) -> str:
     try:
-        isbn = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        isbn = ""
+        return ""
+
+
+def decode_cursor(cursor: str) -> str:
+    isbn = _decode(cursor)
     if not is_valid_isbn(isbn):
-        raise ApiError(400, "cursor is not valid: use the `next` value of a previous page.")
+        raise ApiError(400, _BAD_CURSOR)
     return isbn
+
+
+def encode_search_cursor(position: tuple[int, str]) -> str:
+    rank, isbn = position
+    return encode_cursor(f"{rank}:{isbn}")
+
+
+def decode_search_cursor(cursor: str) -> tuple[int, str]:
+    rank, _sep, isbn = _decode(cursor).partition(":")
+    if rank not in ("0", "1") or not is_valid_isbn(isbn):
+        raise ApiError(400, _BAD_CURSOR)
+    return int(rank), isbn
 
 
 async def create_book(request: web.Request) -> web.Response:
@@ -77,11 +101,23 @@ async def delete_book(request: web.Request) -> web.Response:
 
 async def list_books(request: web.Request) -> web.Response:
     query = parse_model(BookQuery, dict(request.query))
-    after = decode_cursor(query.cursor) if query.cursor else None
-    items, next_after = await request.app[BOOKS_KEY].list_json(
-        limit=query.limit, after_isbn=after, q=query.q, author=query.author, genre=query.genre
-    )
-    next_cursor = encode_cursor(next_after) if next_after is not None else None
+    books = request.app[BOOKS_KEY]
+    next_cursor: str | None
+    if query.q is None:
+        after = decode_cursor(query.cursor) if query.cursor else None
+        items, next_after = await books.list_json(
+            limit=query.limit, after_isbn=after, author=query.author, genre=query.genre
+        )
+        next_cursor = encode_cursor(next_after) if next_after is not None else None
+    else:
+        search = SearchQuery.parse(query.q)
+        if search is None:
+            raise ApiError(400, NO_SEARCH_WORD)
+        position = decode_search_cursor(query.cursor) if query.cursor else None
+        items, next_position = await books.search_json(
+            search, limit=query.limit, after=position, author=query.author, genre=query.genre
+        )
+        next_cursor = encode_search_cursor(next_position) if next_position else None
     # The stored documents are spliced in as they are: no parse and re-encode per book.
     body = b'{"items":[' + b",".join(items) + b'],"next":' + dumps(next_cursor) + b"}"
     return raw_json_response(body)
@@ -101,10 +137,10 @@ async def related_books(request: web.Request) -> web.Response:
 def setup_routes(app: web.Application) -> None:
     router = app.router
     router.add_post("/books", create_book)
-    router.add_get("/books", list_books, allow_head=False)
+    router.add_get("/books", list_books)
     # /books/isbn/{isbn} before /books/{isbn}/...: aiohttp matches in registration order.
-    router.add_get("/books/isbn/{isbn}", get_book, allow_head=False)
-    router.add_get("/books/{isbn}/related-books", related_books, allow_head=False)
-    router.add_get("/books/{isbn}", get_book, allow_head=False)
+    router.add_get("/books/isbn/{isbn}", get_book)
+    router.add_get("/books/{isbn}/related-books", related_books)
+    router.add_get("/books/{isbn}", get_book)
     router.add_put("/books/{isbn}", update_book)
     router.add_delete("/books/{isbn}", delete_book)

@@ -8,7 +8,7 @@ from libcommon.db import DuplicateKeyError
 from libcommon.errors import ApiError
 from libcommon.jsonio import json_response, raw_json_response, read_json
 from libcommon.outbox import OUTBOX_RELAY_KEY
-from libcommon.urls import public_url
+from libcommon.urls import public_url, query_param_plus_literal
 from libcommon.validation import parse_model
 from svc_customer.models import CustomerData, UserIdQuery, parse_customer_id
 from svc_customer.repository import CustomerRepository
@@ -42,7 +42,9 @@ async def get_customer(request: web.Request) -> web.Response:
 
 
 async def find_customer(request: web.Request) -> web.Response:
-    query = parse_model(UserIdQuery, dict(request.query))
+    # `?userId=a+b@x.org` sent unencoded means a `+`: an e-mail address holds no space.
+    user_id = query_param_plus_literal(request, "userId")
+    query = parse_model(UserIdQuery, {} if user_id is None else {"userId": user_id})
     stored = await request.app[CUSTOMERS_KEY].find_json_by_user_id(query.user_id)
     if stored is None:
         raise ApiError(404, f"No customer with userId {query.user_id}.")
@@ -71,7 +73,7 @@ async def delete_customer(request: web.Request) -> web.Response:
 def setup_routes(app: web.Application) -> None:
     router = app.router
     router.add_post("/customers", create_customer)
-    router.add_get("/customers", find_customer, allow_head=False)
-    router.add_get("/customers/{id}", get_customer, allow_head=False)
+    router.add_get("/customers", find_customer)
+    router.add_get("/customers/{id}", get_customer)
     router.add_put("/customers/{id}", update_customer)
     router.add_delete("/customers/{id}", delete_customer)

@@ -34,7 +34,7 @@ from tests.deploy.k8s import (
 
 OVERLAYS = ("local", "eks")
 APP_DEPLOYMENTS = {  # name -> (module, port, replicas)
-    "svc-book": ("svc_book", 3000, 1),
+    "svc-book": ("svc_book", 3000, 2),
     "svc-customer": ("svc_customer", 3001, 2),
     "crm": ("crm", 3002, 1),
     "bff-book": ("bff_book", 8080, 2),
@@ -275,6 +275,31 @@ def test_only_the_bffs_get_load_balancers_and_services_reach_their_pods(overlay:
         for port in service["spec"]["ports"]:
             assert port["targetPort"] in port_names
     assert {"bff-book", "bff-customer", "svc-book", "svc-customer", "crm"} <= set(services)
+
+
+@needs_kubectl
+def test_replicated_deployments_spread_over_zones_and_nodes(overlay: tuple[str, list[Resource]]) -> None:
+    _name, resources = overlay
+    deployments = by_kind(resources, "Deployment")
+    for name, d in deployments.items():
+        if d["spec"]["replicas"] < 2:
+            continue
+        constraints = pod_spec(d).get("topologySpreadConstraints", [])
+        keys = {c["topologyKey"] for c in constraints}
+        assert {"topology.kubernetes.io/zone", "kubernetes.io/hostname"} <= keys, name
+        for c in constraints:
+            assert c["labelSelector"]["matchLabels"] == d["spec"]["selector"]["matchLabels"], name
+
+
+@needs_kubectl
+def test_the_book_service_runs_one_process_per_pod_whatever_the_configmap_says(
+        overlay: tuple[str, list[Resource]]) -> None:
+    """Its circuit is per pod (state file on the pod's emptyDir): WORKERS is pinned in the
+    Deployment, and an explicit env entry wins over the ConfigMap's envFrom."""
+    _name, resources = overlay
+    (c,) = pod_spec(by_kind(resources, "Deployment")["svc-book"])["containers"]
+    assert env_of(c)["WORKERS"]["value"] == "1"
+    assert any("configMapRef" in source for source in c.get("envFrom", []))
 
 
 @needs_kubectl
