@@ -10,7 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from libcommon.db.base import DatabaseError, Executor
-from libcommon.db.errors import error_text, server_error_code, server_unreachable
+from libcommon.db.errors import (
+    WRONG_URL_CODES,
+    error_text,
+    server_error_code,
+    server_unreachable,
+)
 
 # Syntax error: a server older than SHOW REPLICA STATUS.
 _PARSE_ERROR = 1064
@@ -62,7 +67,8 @@ async def read_replica_lag(reader: Executor) -> float | None:
                 raise
             rows = await reader.fetch_all("SHOW SLAVE STATUS")
     except DatabaseError as exc:
-        if server_error_code(exc) is None or server_unreachable(exc):
+        code = server_error_code(exc)
+        if code is None or code in WRONG_URL_CODES or server_unreachable(exc):
             raise
         raise LagUnreadable(error_text(exc)) from exc
     return lag_of(rows)

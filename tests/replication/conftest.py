@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -16,9 +15,8 @@ _counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def replication_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReplicationPair]:
-    pair = ReplicationPair(tmp_path_factory.mktemp("repl"))
-    with pair:  # stops both servers, also when a test failed
+def replication_pair() -> Iterator[ReplicationPair]:
+    with ReplicationPair() as pair:  # stops both servers, also when a test failed
         yield pair
 
 

@@ -48,7 +48,8 @@ def _book_settings(urls: tuple[str, str], tmp_path: Path, **overrides: Any) -> B
 
 
 def routed(client: Client) -> RoutedDatabase:
-    db = client.server.app[DB_KEY]
+    assert client.app is not None
+    db = client.app[DB_KEY]
     assert isinstance(db, RoutedDatabase)
     return db
 
@@ -182,6 +183,7 @@ async def test_lists_fall_back_to_the_writer_while_the_lag_exceeds_the_bound(
 
 
 def _database(client: Client) -> str:
-    settings = client.server.app[SETTINGS_KEY]
+    assert client.app is not None
+    settings = client.app[SETTINGS_KEY]
     assert isinstance(settings, BookSettings)
     return settings.database_url.rsplit("/", 1)[1]
