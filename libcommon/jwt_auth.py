@@ -30,6 +30,8 @@ log = logging.getLogger("libcommon.jwt_auth")
 
 ALGORITHM = "HS256"
 MIN_SECRET_BYTES = 32
+# 40 spaces or "aaaa..." are long enough but guessable: ask for some variety too.
+MIN_SECRET_DISTINCT_BYTES = 16
 DEFAULT_ALLOWED_SUBJECTS = "starlord, gamora, drax, rocket, groot"
 DEFAULT_ISSUER = "cmu.edu"
 # Paths answered without a token (the contract's list). /openapi.json needs one like any route.
@@ -56,9 +58,11 @@ class JwtSettings(BaseSettings):
 
     @field_validator("jwt_secret")
     @classmethod
-    def _secret_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value().encode()) < MIN_SECRET_BYTES:
-            raise ValueError(f"must be at least {MIN_SECRET_BYTES} bytes")
+    def _secret_strong_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            weakness = secret_weakness(value.get_secret_value())
+            if weakness:
+                raise ValueError(weakness)
         return value
 
     @field_validator("jwt_allowed_subjects")
@@ -73,6 +77,19 @@ class JwtSettings(BaseSettings):
         if self.jwt_verify_signature and self.jwt_secret is None:
             raise ValueError("JWT_SECRET is required unless JWT_VERIFY_SIGNATURE=false")
         return self
+
+
+def secret_weakness(secret: str) -> str | None:
+    """Why an HS256 secret is too weak (too short, too little variety), or None."""
+    key = secret.encode()
+    if len(key) < MIN_SECRET_BYTES:
+        return f"must be at least {MIN_SECRET_BYTES} bytes"
+    if len(set(key)) < MIN_SECRET_DISTINCT_BYTES:
+        return (
+            f"must contain at least {MIN_SECRET_DISTINCT_BYTES} distinct bytes "
+            "(use e.g. `openssl rand -base64 48`)"
+        )
+    return None
 
 
 def parse_subjects(value: str) -> frozenset[str]:
@@ -105,8 +122,10 @@ class JwtVerifier:
         verify_signature: bool = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if verify_signature and (secret is None or len(secret.encode()) < MIN_SECRET_BYTES):
-            raise ValueError(f"the JWT secret must be at least {MIN_SECRET_BYTES} bytes")
+        if verify_signature:
+            weakness = "is required" if secret is None else secret_weakness(secret)
+            if weakness:
+                raise ValueError(f"the JWT secret {weakness}")
         self._key = secret.encode() if secret is not None else b""
         self._issuer = issuer
         self._subjects = frozenset(allowed_subjects)

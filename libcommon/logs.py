@@ -1,4 +1,5 @@
-"""Structured JSON logs carrying the request id of the request being served."""
+"""Structured JSON logs carrying the request id of the request being served, and with tracing
+on (libcommon.tracing) the trace and span ids of the current span."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import contextvars
 import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 import orjson
@@ -14,6 +16,13 @@ import orjson
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
 )
+# Set by libcommon.tracing.setup_tracing: (trace id, span id) of the current span, or None.
+# None when tracing is off, so a log line then costs one global lookup more.
+trace_ids_hook: Callable[[], tuple[str, str] | None] | None = None
+
+
+def _trace_ids() -> tuple[str, str] | None:
+    return trace_ids_hook() if trace_ids_hook is not None else None
 
 
 class JsonFormatter(logging.Formatter):
@@ -33,6 +42,9 @@ class JsonFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
+        ids = _trace_ids()
+        if ids is not None:
+            entry["trace_id"], entry["span_id"] = ids
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return orjson.dumps(entry, default=str).decode()
@@ -45,7 +57,10 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         request_id = request_id_var.get()
-        return f"{line} [rid={request_id}]" if request_id else line
+        if request_id:
+            line = f"{line} [rid={request_id}]"
+        ids = _trace_ids()
+        return f"{line} [trace={ids[0]}]" if ids is not None else line
 
 
 def setup_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
@@ -91,16 +106,21 @@ class AccessLog:
     def log(self, method: str, path: str, status: int, ms: float, request_id: str) -> None:
         stamp = self._timestamp(time.time())
         message = f"{method} {path} {status} {ms:.1f}ms"
+        ids = _trace_ids()
         if self._json:
-            self._buffer += orjson.dumps({
+            entry = {
                 "ts": stamp, "level": "INFO", "service": self._service, "logger": "access",
                 "msg": message, "request_id": request_id, "status": status, "ms": round(ms, 2),
-            })
+            }
+            if ids is not None:
+                entry["trace_id"], entry["span_id"] = ids
+            self._buffer += orjson.dumps(entry)
             self._buffer += b"\n"
         else:
+            trace = f" [trace={ids[0]}]" if ids is not None else ""
             self._buffer += (
-                f"{stamp} {self._service} INFO access: {message} [rid={request_id}]\n".encode()
-            )
+                f"{stamp} {self._service} INFO access: {message} [rid={request_id}]{trace}\n"
+            ).encode()
         if len(self._buffer) >= self._max:
             self.flush()
         elif self._timer is None:

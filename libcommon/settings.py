@@ -5,19 +5,36 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import Any, Literal, TypeVar, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from libcommon.forwarded import DEFAULT_ALLOW_IPS, TrustedProxies
 
 S = TypeVar("S", bound=BaseSettings)
+
+# FORWARDED_ALLOW_IPS: parsed once at start-up (a bad entry stops the process, named).
+ForwardedAllowIps = Annotated[
+    TrustedProxies, NoDecode, BeforeValidator(TrustedProxies.parse), PlainSerializer(str)
+]
 
 
 class ServiceSettings(BaseSettings):
     """Settings every HTTP service has. Environment names are the field names upper-cased."""
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True, case_sensitive=False)
+    model_config = SettingsConfigDict(
+        extra="ignore", frozen=True, case_sensitive=False, arbitrary_types_allowed=True
+    )
 
     host: str = "0.0.0.0"
     port: int = Field(default=8000, ge=0, le=65535)
@@ -29,6 +46,8 @@ class ServiceSettings(BaseSettings):
     # A client that stops sending its body gets 408 after this long.
     body_timeout_s: float = Field(default=10.0, gt=0)
     shutdown_timeout_s: float = Field(default=10.0, ge=0)
+    # Reverse proxies whose X-Forwarded-For/-Host/-Proto are believed (libcommon.forwarded).
+    forwarded_allow_ips: ForwardedAllowIps = TrustedProxies.parse(DEFAULT_ALLOW_IPS)
 
 
 class DatabaseSettings(BaseSettings):
@@ -99,6 +118,7 @@ def load_settings(cls: type[S]) -> S:
 
 _TYPE_NAMES: dict[Any, str] = {
     int: "integer", float: "number", bool: "true/false", str: "text", SecretStr: "secret",
+    TrustedProxies: "comma list of IPs/CIDRs, * or empty",
 }
 
 

@@ -1,33 +1,34 @@
-"""Public URLs as the client addressed us (directly or through a proxy)."""
+"""Public URLs as the client addressed us (directly or through a trusted proxy)."""
 
 from __future__ import annotations
 
-import re
 from urllib.parse import quote, unquote
 
 from aiohttp import web
 
-_VALID_FORWARDED_HOST = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
-_FORWARDED_PROTOS = frozenset({"http", "https"})
+from libcommon.forwarded import TrustedProxies
+from libcommon.web import SETTINGS_KEY
+
+_NO_PROXIES = TrustedProxies()
 
 
-def _first(value: str) -> str:
-    # Proxies append: "https, http" -> the client-facing one is first.
-    return value.partition(",")[0].strip()
+def _server_authority(request: web.Request) -> str:
+    # The address the client connected to: used when its Host header is missing or invalid.
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    if not isinstance(sockname, tuple) or len(sockname) < 2:
+        return "localhost"
+    host, port = str(sockname[0]), int(sockname[1])
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def public_base_url(request: web.Request) -> str:
-    """`scheme://host` of the request, honouring X-Forwarded-Proto / X-Forwarded-Host (a host
-    that is not a plain host[:port] is ignored, so a header cannot inject a path)."""
-    scheme = request.scheme
-    proto = _first(request.headers.get("X-Forwarded-Proto", "")).lower()
-    if proto in _FORWARDED_PROTOS:
-        scheme = proto
-    host = request.host
-    forwarded_host = _first(request.headers.get("X-Forwarded-Host", ""))
-    if forwarded_host and _VALID_FORWARDED_HOST.match(forwarded_host):
-        host = forwarded_host
-    return f"{scheme}://{host}"
+    """`scheme://host` of the request: X-Forwarded-Proto / X-Forwarded-Host only from a proxy
+    listed in FORWARDED_ALLOW_IPS, and a host only when it is a plain host[:port] (so a
+    header can neither inject a path nor an impossible port)."""
+    settings = request.app.get(SETTINGS_KEY)
+    proxies = settings.forwarded_allow_ips if settings is not None else _NO_PROXIES
+    host = proxies.host(request) or _server_authority(request)
+    return f"{proxies.scheme(request)}://{host}"
 
 
 def public_url(request: web.Request, *segments: str) -> str:

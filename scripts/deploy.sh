@@ -29,6 +29,7 @@
 #   CRM_ROLE_ARN (arn:aws:iam::<account>:role/bookstore-crm-ses), PLATFORM (linux/amd64),
 #   SMTP_USERNAME, SMTP_PASSWORD (only with MAIL_BACKEND=smtp), DEPLOY_WORKDIR (temp dir),
 #   ROLLOUT_TIMEOUT (300s), METRICS_SERVER_VERSION (v0.7.2), PYTHON (python3),
+#   PROMETHEUS_OPERATOR_VERSION (v0.77.1: CRDs installed when the cluster lacks them),
 #   and these settings, passed to the pods' ConfigMap when set: MAIL_BACKEND, STORE_OWNER,
 #   SES_CONFIGURATION_SET, SMTP_HOST, SMTP_PORT, SMTP_SECURITY, KAFKA_SECURITY_PROTOCOL,
 #   KAFKA_CUSTOMER_TOPIC, JWT_ISSUER, JWT_ALLOWED_SUBJECTS, RECOMMENDER_TIMEOUT_S,
@@ -143,14 +144,18 @@ configure() {
   check_database_url BOOKS_DATABASE_URL
   check_database_url CUSTOMERS_DATABASE_URL
   check_database_url CRM_DATABASE_URL
-  # The BFFs refuse to start with a shorter HS256 key (libcommon.jwt_auth.MIN_SECRET_BYTES).
+  # The BFFs refuse to start with a shorter or monotonous HS256 key (libcommon.jwt_auth:
+  # MIN_SECRET_BYTES, MIN_SECRET_DISTINCT_BYTES): fail here, before anything is deployed.
   ((${#JWT_SECRET} >= 32)) || die "JWT_SECRET must be at least 32 bytes"
+  (($(printf %s "$JWT_SECRET" | od -An -v -tx1 | tr -s ' ' '\n' | sed '/^$/d' | sort -u | wc -l) >= 16)) ||
+    die "JWT_SECRET must contain at least 16 distinct bytes"
 
   CLUSTER_NAME=${CLUSTER_NAME:-bookstore}
   ECR_REPOSITORY=${ECR_REPOSITORY:-bookstore}
   PLATFORM=${PLATFORM:-linux/amd64}
   ROLLOUT_TIMEOUT=${ROLLOUT_TIMEOUT:-300s}
   METRICS_SERVER_VERSION=${METRICS_SERVER_VERSION:-v0.7.2}
+  PROMETHEUS_OPERATOR_VERSION=${PROMETHEUS_OPERATOR_VERSION:-v0.77.1}
   PYTHON=${PYTHON:-python3}
   CRM_ROLE_ARN=${CRM_ROLE_ARN:-arn:aws:iam::${AWS_ACCOUNT_ID}:role/bookstore-crm-ses}
   [[ "$CLUSTER_NAME" =~ ^[A-Za-z][A-Za-z0-9-]{0,99}$ ]] || die "CLUSTER_NAME looks wrong: $CLUSTER_NAME"
@@ -259,6 +264,23 @@ apply_secret() {
   kubectl create secret generic "$name" --namespace "$NAMESPACE" --from-env-file="$file" \
     --dry-run=client --output yaml | kubectl apply --filename -
   rm -f "$file"
+}
+
+# The eks overlay holds a PodMonitor and a PrometheusRule: without their CRDs `kubectl apply`
+# would refuse them. Only the two CRDs are installed (server-side: they exceed the annotation
+# size limit of client-side apply); the Prometheus itself (kube-prometheus-stack, or Amazon
+# Managed Prometheus) is the cluster's. See manifests/README.md, "Monitoring".
+monitoring_crds() {
+  step "Prometheus Operator CRDs (PodMonitor, PrometheusRule)"
+  local base="https://raw.githubusercontent.com/prometheus-operator/prometheus-operator/${PROMETHEUS_OPERATOR_VERSION}/example/prometheus-operator-crd"
+  local crd
+  for crd in podmonitors prometheusrules; do
+    show_text "kubectl get crd $crd.monitoring.coreos.com >/dev/null 2>&1 || kubectl apply --server-side -f $base/monitoring.coreos.com_$crd.yaml"
+    if ((!DRY_RUN)); then
+      kubectl get crd "$crd.monitoring.coreos.com" >/dev/null 2>&1 ||
+        kubectl apply --server-side -f "$base/monitoring.coreos.com_$crd.yaml"
+    fi
+  done
 }
 
 secrets() {
@@ -451,6 +473,7 @@ main() {
   ecr_repository
   build_and_push
   metrics_server
+  monitoring_crds
   secrets
   apply_manifests
   wait_for_rollout

@@ -260,7 +260,8 @@ def jwt_secret(config: Config) -> str:
     path = config.var_dir / "jwt_secret"
     if path.exists():
         secret = path.read_text(encoding="utf-8").strip()
-        if len(secret.encode()) >= MIN_SECRET_BYTES:
+        # The BFFs' rule (libcommon.jwt_auth): long enough and not monotonous.
+        if len(secret.encode()) >= MIN_SECRET_BYTES and len(set(secret.encode())) >= 16:
             return secret
     secret = secrets.token_urlsafe(48)
     path.parent.mkdir(parents=True, exist_ok=True)

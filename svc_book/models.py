@@ -32,12 +32,14 @@ def _isbn(value: Any) -> str:
 
 def _price(value: Any) -> Decimal:
     # bool is an int in Python; the contract rejects `true`.
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
         raise ValueError("price must be a number")
     if isinstance(value, str) and not PRICE_STRING.fullmatch(value):
         raise ValueError("price must be a number")
     try:
-        price = Decimal(value if isinstance(value, str) else str(value))
+        price = value if isinstance(value, Decimal) else Decimal(
+            value if isinstance(value, str) else str(value)
+        )
     except InvalidOperation:
         raise ValueError("price must be a number") from None
     if not price.is_finite():
@@ -54,6 +56,16 @@ def _price(value: Any) -> Decimal:
 def _quantity(value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError("quantity must be an integer")
+    if isinstance(value, Decimal):
+        # An exact JSON number: 5.0 and 1e2 are integers (100), 1.0000000000000001 is not.
+        # The range is checked before int() so `1e999999999` costs nothing.
+        if value > MAX_QUANTITY:
+            raise ValueError(f"quantity must be at most {MAX_QUANTITY}")
+        if value < 0:
+            raise ValueError("quantity must be greater than or equal to 0")
+        if value != value.to_integral_value():
+            raise ValueError("quantity must be an integer")
+        value = int(value)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if not isinstance(value, int):

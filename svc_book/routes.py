@@ -64,7 +64,7 @@ def decode_search_cursor(cursor: str) -> tuple[int, str]:
 
 
 async def create_book(request: web.Request) -> web.Response:
-    book = parse_model(Book, await read_json(request))
+    book = parse_model(Book, await read_json(request, exact_numbers=True))
     try:
         stored = await request.app[BOOKS_KEY].add(book)
     except DuplicateKeyError:
@@ -75,7 +75,7 @@ async def create_book(request: web.Request) -> web.Response:
 
 async def update_book(request: web.Request) -> web.Response:
     isbn = request.match_info["isbn"]
-    book = parse_model(Book, await read_json(request))
+    book = parse_model(Book, await read_json(request, exact_numbers=True))
     if book.isbn != isbn:
         raise ApiError(400, "The ISBN in the body must match the ISBN in the path.")
     stored = await request.app[BOOKS_KEY].update(book)

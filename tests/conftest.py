@@ -13,6 +13,7 @@ pytest_plugins = [
     "tests.fixtures.procs",
     "tests.fixtures.kafka",
     "tests.fixtures.mail",
+    "tests.fixtures.otlp",
 ]
 
 

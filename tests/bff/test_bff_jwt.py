@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from functools import cache
@@ -19,6 +21,7 @@ from libcommon.jwt_auth import JwtVerifier, TokenRejected, bearer_token, parse_s
 from libcommon.settings import load_settings
 from tests.bff.conftest import BOOK_BFF, DESKTOP_UA, DROP, SECRET, Bff, MakeClient, make_token
 from tests.bff.upstream import BOOK, CUSTOMER, FakeService
+from tests.fixtures.procs import ROOT, free_port
 
 
 def b64(data: bytes) -> str:
@@ -218,8 +221,29 @@ def test_secret_shorter_than_32_bytes_is_refused() -> None:
 
 
 def test_secret_of_32_multibyte_characters_counts_bytes() -> None:
-    settings = BOOK_BFF.settings("http://127.0.0.1:1", jwt_secret="é" * 16)  # 32 bytes
-    assert settings.jwt_secret.get_secret_value() == "é" * 16
+    secret = "".join(chr(0xE0 + i) for i in range(16))  # 16 characters, 32 bytes, 17 distinct
+    settings = BOOK_BFF.settings("http://127.0.0.1:1", jwt_secret=secret)
+    assert settings.jwt_secret.get_secret_value() == secret
+
+
+@pytest.mark.parametrize("secret", [" " * 40, "é" * 16, "ab" * 32, "0123456789abcde" * 4])
+def test_secret_with_too_little_variety_is_refused(secret: str) -> None:
+    with pytest.raises(ValidationError, match="at least 16 distinct bytes"):
+        BOOK_BFF.settings("http://127.0.0.1:1", jwt_secret=secret)
+
+
+@pytest.mark.parametrize("module", ["bff_book", "bff_customer"])
+def test_a_bff_process_refuses_a_secret_of_40_spaces_naming_the_variable(module: str) -> None:
+    # The attack as found: the real process started with JWT_SECRET of 40 spaces and served.
+    env = {"PYTHONPATH": str(ROOT), "JWT_SECRET": " " * 40, "PORT": str(free_port()),
+           "HOST": "127.0.0.1"}
+    done = subprocess.run([sys.executable, "-m", module], cwd=ROOT, env=env,
+                          capture_output=True, timeout=30, check=False)
+    assert done.returncode == 2
+    assert done.stderr.decode().strip() == (
+        "configuration error: JWT_SECRET: Value error, must contain at least 16 distinct bytes "
+        "(use e.g. `openssl rand -base64 48`)"
+    )
 
 
 def test_missing_secret_stops_start_up_naming_the_variable(

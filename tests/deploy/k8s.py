@@ -183,3 +183,67 @@ def pod_labels(resources: list[Resource], workload_name: str) -> dict[str, str]:
             labels: dict[str, str] = w["spec"]["template"]["metadata"]["labels"]
             return labels
     raise AssertionError(f"no workload {workload_name}")
+
+
+# Prometheus Operator custom resources (monitoring.coreos.com/v1) are not in the bundled
+# Kubernetes schemas. This is the subset of their API we use, strict (no unknown fields), so
+# a typo in the eks overlay's PodMonitor or PrometheusRule is caught; promtool and a real
+# Prometheus check the rule expressions themselves (tests/monitoring).
+def _strict(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": list(required),
+            "additionalProperties": False}
+
+
+_STRING = {"type": "string"}
+_STRING_MAP = {"type": "object", "additionalProperties": _STRING}
+_DURATION = {"type": "string", "pattern": r"^(0|(([0-9]+)(ms|s|m|h|d|w|y))+)$"}
+_LABEL_SELECTOR = _strict({
+    "matchLabels": _STRING_MAP,
+    "matchExpressions": {"type": "array", "items": _strict({
+        "key": _STRING, "operator": {"enum": ["In", "NotIn", "Exists", "DoesNotExist"]},
+        "values": {"type": "array", "items": _STRING}}, ("key", "operator"))},
+})
+_METADATA = {"type": "object", "required": ["name"]}
+MONITORING_SCHEMAS: dict[str, dict[str, Any]] = {
+    "PodMonitor": _strict({
+        "apiVersion": {"const": "monitoring.coreos.com/v1"}, "kind": {"const": "PodMonitor"},
+        "metadata": _METADATA,
+        "spec": _strict({
+            "jobLabel": _STRING,
+            "podTargetLabels": {"type": "array", "items": _STRING},
+            "selector": _LABEL_SELECTOR,
+            "namespaceSelector": _strict({"any": {"type": "boolean"},
+                                          "matchNames": {"type": "array", "items": _STRING}}),
+            "podMetricsEndpoints": {"type": "array", "minItems": 1, "items": _strict({
+                "port": _STRING, "path": _STRING, "scheme": {"enum": ["http", "https"]},
+                "interval": _DURATION, "scrapeTimeout": _DURATION,
+                "honorLabels": {"type": "boolean"},
+            })},
+        }, ("selector", "podMetricsEndpoints")),
+    }, ("apiVersion", "kind", "metadata", "spec")),
+    "PrometheusRule": _strict({
+        "apiVersion": {"const": "monitoring.coreos.com/v1"}, "kind": {"const": "PrometheusRule"},
+        "metadata": _METADATA,
+        "spec": _strict({"groups": {"type": "array", "items": _strict({
+            "name": _STRING, "interval": _DURATION,
+            "rules": {"type": "array", "items": _strict({
+                "alert": _STRING, "record": _STRING, "expr": _STRING, "for": _DURATION,
+                "keep_firing_for": _DURATION, "labels": _STRING_MAP, "annotations": _STRING_MAP,
+            }, ("expr",))},
+        }, ("name", "rules"))}}, ("groups",)),
+    }, ("apiVersion", "kind", "metadata", "spec")),
+}
+
+
+def monitoring_errors(resource: Resource) -> list[str] | None:
+    """Errors of a Prometheus Operator resource, or None when it is not one."""
+    if not str(resource.get("apiVersion", "")).startswith("monitoring.coreos.com/"):
+        return None
+    import jsonschema  # type: ignore[import-untyped]
+
+    schema = MONITORING_SCHEMAS.get(resource.get("kind", ""))
+    if schema is None:
+        return [f"no schema for {resource.get('kind')} here: add it to MONITORING_SCHEMAS"]
+    validator = jsonschema.Draft7Validator(schema)
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+            for e in validator.iter_errors(resource)]

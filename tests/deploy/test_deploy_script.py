@@ -97,6 +97,10 @@ def test_dry_run_prints_every_step_in_order_and_runs_nothing(
         "docker login --username AWS --password-stdin",
         f"docker build --platform linux/amd64 --tag {IMAGE}",
         f"docker push {IMAGE}",
+        "kubectl apply --server-side -f https://raw.githubusercontent.com/prometheus-operator/"
+        "prometheus-operator/v0.77.1/example/prometheus-operator-crd/"
+        "monitoring.coreos.com_podmonitors.yaml",
+        "monitoring.coreos.com_prometheusrules.yaml",  # the CRDs the eks overlay needs
         "kubectl apply --filename",  # the namespace, before its Secrets
         "kubectl create secret generic svc-book-db",
         "kubectl create secret generic svc-customer-db",
@@ -135,6 +139,7 @@ def test_missing_environment_is_named_and_nothing_runs(fake_tools: tuple[Path, P
     ("BOOKS_DATABASE_URL", "postgres://u:p@h/books"),
     ("AWS_ACCOUNT_ID", "12345"),
     ("JWT_SECRET", "too-short"),
+    ("JWT_SECRET", " " * 40),
 ])
 def test_bad_settings_are_refused(fake_tools: tuple[Path, Path], name: str, value: str) -> None:
     bin_dir, _calls = fake_tools

@@ -24,6 +24,7 @@ from tests.deploy.k8s import (
     env_of,
     find,
     load_files,
+    monitoring_errors,
     pod_labels,
     pod_spec,
     render,
@@ -46,6 +47,10 @@ needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl (kustomize) 
 def validation_errors(resources: list[Resource]) -> list[str]:
     errors = []
     for resource in resources:
+        crd_errors = monitoring_errors(resource)
+        if crd_errors is not None:
+            errors += [f"{resource['kind']}/{resource['metadata']['name']}: {e}" for e in crd_errors]
+            continue
         try:
             kubernetes_validate.validate(resource, K8S_VERSION, strict=True)
         except Exception as exc:  # ValidationError or SchemaNotFoundError
@@ -83,6 +88,15 @@ def test_raw_resource_files_validate_strictly() -> None:
     resources = load_files(files)
     assert len(resources) >= 30
     assert validation_errors([doc for _path, doc in resources]) == []
+
+
+def test_monitoring_resources_are_validated_strictly_too() -> None:
+    bad: Resource = {"apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor",
+                     "metadata": {"name": "x"},
+                     "spec": {"selector": {}, "podMetricsEndpoints": [{"port": "http",
+                                                                       "intervall": "15s"}]}}
+    assert any("intervall" in e for e in validation_errors([bad]))
+    assert validation_errors([{**bad, "kind": "ServiceMonitor"}])
 
 
 def test_strict_validation_rejects_an_unknown_field() -> None:

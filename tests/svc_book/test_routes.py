@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
+from libcommon.jsonio import dumps
 from tests.svc_book.conftest import book
 
 Client = TestClient[Any, Any]
@@ -189,3 +191,47 @@ async def test_request_id_is_echoed_or_created(client: Client) -> None:
     assert given.headers["X-Request-ID"] == "abc-123"
     made = await client.get("/status")
     assert len(made.headers["X-Request-ID"]) == 32  # 16 hex process prefix + 16 hex counter
+
+
+def _raw_book(isbn: str, price: str, quantity: str) -> bytes:
+    # JSON numbers exactly as an attacker writes them (a client library would re-format them).
+    fields = {k: v for k, v in book(isbn).items() if k not in ("price", "quantity")}
+    text = dumps(fields).decode()
+    return f'{text[:-1]},"price":{price},"quantity":{quantity}}}'.encode()
+
+
+@pytest.mark.parametrize(("price", "quantity", "stored"), [
+    ("1e2", "1", (100, 1)),  # 1e2 is the number 100: a valid price
+    ("12.30", "1e2", (12.3, 100)),  # a quantity of 1e2 / 100.0 is the integer 100 (decided)
+    ("0.1e1", "100.0", (1, 100)),
+    ("99999999.99", "2147483647", (99999999.99, 2147483647)),
+])
+async def test_numeric_edges_accepted(
+    client: Client, price: str, quantity: str, stored: tuple[float, int]
+) -> None:
+    response = await client.post("/books", data=_raw_book("n-1", price, quantity),
+                                 headers={"Content-Type": "application/json"})
+    assert response.status == 201, await response.text()
+    got = await (await client.get("/books/n-1")).json()
+    assert (got["price"], got["quantity"]) == stored
+
+
+@pytest.mark.parametrize(("price", "quantity", "field"), [
+    ("1e-999999", "1", "price"),  # was stored as 0: it has more than two decimals
+    ("0.0000000000000000001", "1", "price"),
+    ("12.300000000000000001", "1", "price"),  # a float rounds it to 12.3
+    ("1e999999999", "1", "price"),
+    ("1", "1.0000000000000001", "quantity"),  # a float rounds it to 1
+    ("1", "1e-999999", "quantity"),
+    ("1", "1e999999999", "quantity"),
+    ("1", "-1e999999999", "quantity"),
+    ("1", "2147483647.5", "quantity"),
+    ("1", "1" + "0" * 5000, "quantity"),
+])
+async def test_numeric_edges_refused(client: Client, price: str, quantity: str, field: str) -> None:
+    response = await client.post("/books", data=_raw_book("n-2", price, quantity),
+                                 headers={"Content-Type": "application/json"})
+    assert response.status == 400, await response.text()
+    body = await response.json()
+    assert field in {error["field"] for error in body.get("errors", [{"field": field}])}
+    assert (await client.get("/books/n-2")).status == 404

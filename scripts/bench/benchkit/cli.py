@@ -25,7 +25,7 @@ from typing import Any
 
 import jwt
 
-from benchkit import report, seed, stack, wrk
+from benchkit import cpu, report, seed, stack, wrk
 from benchkit.cases import (
     CASE_NAMES,
     Case,
@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--cases", default="all",
                         help=f"comma list (prefix* allowed) of: {', '.join(CASE_NAMES)}")
-    parser.add_argument("--connections", default="1,16,64", help="wrk connection counts")
+    parser.add_argument("--connections", default="1,16,64,256", help="wrk connection counts")
     parser.add_argument("--duration", type=int, default=15, help="seconds measured per run")
     parser.add_argument("--warmup", type=int, default=3,
                         help="seconds of warm-up before each measured run (0: none)")
@@ -84,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="keep the bench_* databases after the run")
     parser.add_argument("--profile", metavar="SERVICE", default=None,
                         help="record a py-spy flame graph of this service (needs py-spy)")
+    parser.add_argument("--baseline", metavar="GIT_REV", default=None,
+                        help="also run this revision of the project (exported to a scratch "
+                             "directory, own ports and databases), interleaved with the "
+                             "current tree, and print the ratios per case")
     parser.add_argument("--smoke", action="store_true",
                         help="a quick check of the harness: 1 s runs, no warm-up, 4 "
                              "connections, 20 seeded rows (numbers are meaningless)")
@@ -158,6 +162,10 @@ class Bench:
         self.customer_paths = self.out / "paths-customers.txt"
         self.databases: list[str] = []
         self.tansu_bin: str | None = None
+        # The source tree and databases of the stack (a --baseline revision has its own).
+        self.root: Path = stack.ROOT
+        # Named after the base port: two runs on different ports never share a database.
+        self.db_names = {key: f"{name}_{args.base_port}" for key, name in stack.DATABASES.items()}
 
     # ------------------------------------------------------------ helpers
 
@@ -186,7 +194,7 @@ class Bench:
 
     def check_sources(self) -> None:
         for package in ("svc_book", "svc_customer", "bff_book", "bff_customer", "crm"):
-            if not (stack.ROOT / package / "app.py").exists():
+            if not (self.root / package / "app.py").exists():
                 self.unavailable[package] = f"{package}/app.py does not exist yet"
         if self.args.with_crm and "crm" in self.unavailable:
             self.note(f"--with-crm: {self.unavailable['crm']}; running without the CRM")
@@ -205,14 +213,14 @@ class Bench:
         ceiling = any(c.kind == "ceiling" for c in self.cases)
         if not wanted and not ceiling:
             return
-        self.databases = [stack.DATABASES[s] for s in wanted]
+        self.databases = [self.db_names[s] for s in wanted]
         if ceiling:
-            self.databases.append(stack.DATABASES["ceiling"])
+            self.databases.append(self.db_names["ceiling"])
         stack.create_databases(self.databases)
         for package in wanted:
             try:
-                stack.migrate(package, stack.database_url(stack.DATABASES[package]),
-                              self.logs / f"migrate-{package}.log")
+                stack.migrate(package, stack.database_url(self.db_names[package]),
+                              self.logs / f"migrate-{package}.log", self.root)
             except stack.StackError as exc:
                 self.unavailable[package] = str(exc).splitlines()[0]
                 self.note(str(exc))
@@ -223,16 +231,16 @@ class Bench:
         kafka = {"KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{self.ports['tansu']}",
                  "KAFKA_CUSTOMER_TOPIC": DEFAULT_TOPIC}
         if package == "svc_book":
-            env |= {"DATABASE_URL": stack.database_url(stack.DATABASES["svc_book"]),
+            env |= {"DATABASE_URL": stack.database_url(self.db_names["svc_book"]),
                     "MIGRATE_ON_START": "false",
                     # Nothing listens there: related-books is not benchmarked.
                     "RECOMMENDER_URL": f"http://127.0.0.1:{self.ports['recommender']}",
                     "BREAKER_STATE_FILE": str(self.out / "tmp" / "breaker.json")}
         elif package == "svc_customer":
-            env |= {"DATABASE_URL": stack.database_url(stack.DATABASES["svc_customer"]),
+            env |= {"DATABASE_URL": stack.database_url(self.db_names["svc_customer"]),
                     "MIGRATE_ON_START": "false", **kafka}
         elif package == "crm":
-            env |= {"DATABASE_URL": stack.database_url(stack.DATABASES["crm"]),
+            env |= {"DATABASE_URL": stack.database_url(self.db_names["crm"]),
                     "MIGRATE_ON_START": "false", "MAIL_BACKEND": "file",
                     "MAIL_DIR": str(self.out / "mail"), **kafka}
         elif package == "bff_book":
@@ -291,7 +299,7 @@ class Bench:
                 continue
             proc = self.procs.add(stack.service_proc(
                 package, self.ports[package], self.service_env(package, workers),
-                self.logs / f"{package}-w{workers}.log"))
+                self.logs / f"{package}-w{workers}.log", self.root))
             proc.start()
             try:
                 proc.wait_http("/status", START_TIMEOUT_S)
@@ -362,15 +370,29 @@ class Bench:
                           script=self.script_for(case), headers=headers, args=args,
                           windowed=case.kind == "wrk-post")
 
+    def case_pids(self, case: Case) -> dict[str, int]:
+        """The processes whose CPU a case costs (each with its workers)."""
+        pids: dict[str, int] = {}
+        for name in case.needs:
+            proc = self.procs.get(name)
+            if proc is not None and proc.pid is not None:
+                pids[name] = proc.pid
+        return pids
+
     def run_wrk_case(self, case: Case, connections: int, workers: int | None) -> CaseResult:
         result = CaseResult(case.name, case.title, connections, workers)
-        database = stack.DATABASES["svc_book" if case.table == "books" else "svc_customer"]
+        database = self.db_names["svc_book" if case.table == "books" else "svc_customer"]
         before = stack.count_rows(database, case.table) if case.table else 0
         created = unanswered = 0
         runs = [(self.warmup, False)] if self.warmup > 0 else []
         runs.append((self.duration, True))
         for duration, measured in runs:
+            pids = self.case_pids(case)
+            cpu_before = cpu.CpuSample.take(pids)
             outcome = wrk.run(self.wrk_spec(case, connections, duration), self.wrk)
+            if measured:
+                used = cpu.CpuSample.take(pids).seconds_since(cpu_before)
+                result.cpu_us = cpu.us_per_request(used, outcome.requests)
             created += outcome.created
             unanswered += outcome.unanswered or 0
             if measured:
@@ -392,7 +414,7 @@ class Bench:
         result = CaseResult(case.name, case.title, connections, None)
         measured = asyncio.run(run_ceiling(
             stack.MYSQL_HOST, stack.MYSQL_PORT, stack.APP_USER, stack.APP_PASSWORD,
-            stack.DATABASES["ceiling"], connections, self.duration, self.warmup))
+            self.db_names["ceiling"], connections, self.duration, self.warmup))
         result.requests = int(measured["requests"])
         result.duration_s = measured["duration_s"]
         result.rps = measured["rps"]
@@ -468,7 +490,7 @@ class Bench:
         if self.procs.get("crm") is None or self.procs.get("svc_customer") is None:
             return
         mail_dir = self.out / "mail"
-        customers = stack.count_rows(stack.DATABASES["svc_customer"], "customers")
+        customers = stack.count_rows(self.db_names["svc_customer"], "customers")
         deadline = time.monotonic() + timeout_s
         mails = 0
         while time.monotonic() < deadline:
@@ -609,6 +631,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = {sig: signal.signal(sig, _raise_interrupted)
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        if args.baseline:
+            from benchkit import baseline
+
+            return baseline.run(args, wrk_binary)
         return bench.run()
     finally:
         for sig, handler in previous.items():

@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+# Process order in the CPU column: the one the request reaches first.
+CPU_ORDER = ("floor", "floor_logged", "bff_book", "bff_customer", "svc_book", "svc_customer")
 TARGET_CONNECTIONS = 16
 TARGET_WORKERS = 1
 RSS_LIMIT_MB = 120.0
@@ -60,6 +62,12 @@ class CaseResult:
     statuses: dict[int, int] | None = None
     rows: RowsCheck | None = None
     pct_floor: float | None = None
+    # µs of CPU per request in each process the case runs through (benchkit.cpu).
+    cpu_us: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def cpu_total_us(self) -> float | None:
+        return sum(self.cpu_us.values()) if self.cpu_us else None
 
     @property
     def measured(self) -> bool:
@@ -85,6 +93,14 @@ def fill_pct_floor(results: Sequence[CaseResult]) -> None:
             result.pct_floor = 100.0
 
 
+def describe_cpu(cpu_us: dict[str, float]) -> str:
+    if not cpu_us:
+        return "-"
+    names = [n for n in CPU_ORDER if n in cpu_us] + sorted(set(cpu_us) - set(CPU_ORDER))
+    text = " + ".join(f"{name} {cpu_us[name]:.0f}" for name in names)
+    return text + (f" = {sum(cpu_us.values()):.0f}" if len(names) > 1 else "")
+
+
 def _fmt_num(value: float, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
@@ -93,7 +109,8 @@ def format_table(results: Sequence[CaseResult], show_workers: bool = False) -> s
     headers = ["case", "conns"]
     if show_workers:
         headers.append("workers")
-    headers += ["req/s", "p50 ms", "p99 ms", "non-2xx", "sock err", "% floor", "note"]
+    headers += ["req/s", "p50 ms", "p99 ms", "p99/p50", "non-2xx", "sock err", "% floor",
+                "CPU µs/req", "note"]
     rows: list[list[str]] = []
     for r in results:
         row = [r.case, str(r.connections)]
@@ -104,18 +121,21 @@ def format_table(results: Sequence[CaseResult], show_workers: bool = False) -> s
                 _fmt_num(r.rps),
                 f"{r.p50_ms:.2f}",
                 f"{r.p99_ms:.2f}",
+                f"{r.p99_ms / r.p50_ms:.1f}" if r.p50_ms > 0 else "-",
                 str(r.non_2xx),
                 str(r.socket_errors),
                 "-" if r.pct_floor is None else f"{r.pct_floor:.1f}%",
+                describe_cpu(r.cpu_us),
             ]
         else:
-            row += ["-"] * 6
+            row += ["-"] * 8
         note = r.note
         if r.rows is not None:
             note = (note + "; " if note else "") + r.rows.describe()
         row.append(r.status.upper() + (": " + note if note else "") if not r.measured else note)
         rows.append(row)
-    numeric = {"conns", "workers", "req/s", "p50 ms", "p99 ms", "non-2xx", "sock err", "% floor"}
+    numeric = {"conns", "workers", "req/s", "p50 ms", "p99 ms", "p99/p50", "non-2xx", "sock err",
+               "% floor"}
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h)
               for i, h in enumerate(headers)]
     # The note column is free text: not padded.

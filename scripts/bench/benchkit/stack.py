@@ -112,11 +112,11 @@ def server_version() -> str:
         conn.close()
 
 
-def migrate(package: str, url: str, log_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": url}
+def migrate(package: str, url: str, log_path: Path, root: Path = ROOT) -> None:
+    env = {**os.environ, "PYTHONPATH": str(root), "DATABASE_URL": url}
     with log_path.open("ab") as log:
         proc = subprocess.run(
-            [sys.executable, "-m", "libcommon.migrate", package], cwd=ROOT, env=env,
+            [sys.executable, "-m", "libcommon.migrate", package], cwd=root, env=env,
             stdout=log, stderr=subprocess.STDOUT, timeout=120, check=False)
     if proc.returncode != 0:
         raise StackError(f"migrations of {package} failed (exit {proc.returncode}); "
@@ -159,6 +159,8 @@ class Proc:
     log_path: Path
     port: int | None = None
     popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    # The source tree it runs from (a baseline revision runs from a scratch checkout).
+    cwd: Path = ROOT
 
     @property
     def url(self) -> str:
@@ -175,7 +177,7 @@ class Proc:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.popen = subprocess.Popen(
-                self.argv, cwd=ROOT, env=dict(self.env), stdout=log, stderr=subprocess.STDOUT,
+                self.argv, cwd=self.cwd, env=dict(self.env), stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True)
         return self
 
@@ -267,9 +269,10 @@ def floor_proc(port: int, log_dir: Path, *, logged: bool = False) -> Proc:
     return Proc(name, argv, python_env({}, str(BENCH_DIR)), log_dir / f"{name}.log", port)
 
 
-def service_proc(package: str, port: int, env: Mapping[str, str], log_path: Path) -> Proc:
-    full_env = python_env({"PORT": str(port), "HOST": "127.0.0.1", **env})
-    return Proc(package, [sys.executable, "-m", package], full_env, log_path, port)
+def service_proc(package: str, port: int, env: Mapping[str, str], log_path: Path,
+                 root: Path = ROOT) -> Proc:
+    full_env = python_env({"PORT": str(port), "HOST": "127.0.0.1", **env}, str(root))
+    return Proc(package, [sys.executable, "-m", package], full_env, log_path, port, cwd=root)
 
 
 def tansu_binary() -> str | None:
