@@ -25,6 +25,9 @@
 #   MAIL_FROM                an SES-verified sender, e.g. "Book Store <no-reply@example.com>"
 #   RECOMMENDER_URL          the recommendation engine's base URL
 # Environment (optional):
+#   BOOKS_DATABASE_READ_URL, CUSTOMERS_DATABASE_READ_URL: the same URL with the RDS reader
+#     endpoint (lists and searches go there while it lags at most READ_MAX_LAG_S; unset: all
+#     on the writer). The reader's account needs REPLICATION CLIENT to report its lag.
 #   CLUSTER_NAME (bookstore), ECR_REPOSITORY (bookstore), VERSION (default: git describe),
 #   CRM_ROLE_ARN (arn:aws:iam::<account>:role/bookstore-crm-ses), PLATFORM (linux/amd64),
 #   SMTP_USERNAME, SMTP_PASSWORD (only with MAIL_BACKEND=smtp), DEPLOY_WORKDIR (temp dir),
@@ -33,7 +36,7 @@
 #   and these settings, passed to the pods' ConfigMap when set: MAIL_BACKEND, STORE_OWNER,
 #   SES_CONFIGURATION_SET, SMTP_HOST, SMTP_PORT, SMTP_SECURITY, KAFKA_SECURITY_PROTOCOL,
 #   KAFKA_CUSTOMER_TOPIC, JWT_ISSUER, JWT_ALLOWED_SUBJECTS, RECOMMENDER_TIMEOUT_S,
-#   BREAKER_RESET_S, LOG_LEVEL, WORKERS.
+#   BREAKER_RESET_S, LOG_LEVEL, WORKERS, READ_MAX_LAG_S, DB_HEALTH_INTERVAL_S.
 set -euo pipefail
 
 readonly NAMESPACE=book-store
@@ -43,7 +46,7 @@ readonly MIGRATION_JOB=bookstore-migrate
 readonly EKS_PLACEHOLDER_IMAGE=000000000000.dkr.ecr.us-east-1.amazonaws.com/bookstore
 readonly PASSTHROUGH_SETTINGS=(MAIL_BACKEND STORE_OWNER SES_CONFIGURATION_SET SMTP_HOST SMTP_PORT
   SMTP_SECURITY KAFKA_SECURITY_PROTOCOL KAFKA_CUSTOMER_TOPIC JWT_ISSUER JWT_ALLOWED_SUBJECTS
-  RECOMMENDER_TIMEOUT_S BREAKER_RESET_S LOG_LEVEL WORKERS)
+  RECOMMENDER_TIMEOUT_S BREAKER_RESET_S LOG_LEVEL WORKERS READ_MAX_LAG_S DB_HEALTH_INTERVAL_S)
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DRY_RUN=0
@@ -144,6 +147,13 @@ configure() {
   check_database_url BOOKS_DATABASE_URL
   check_database_url CUSTOMERS_DATABASE_URL
   check_database_url CRM_DATABASE_URL
+  # Optional readers: an empty value in the Secret means none.
+  BOOKS_DATABASE_READ_URL=${BOOKS_DATABASE_READ_URL:-}
+  CUSTOMERS_DATABASE_READ_URL=${CUSTOMERS_DATABASE_READ_URL:-}
+  [[ -z "$BOOKS_DATABASE_READ_URL" ]] || check_database_url BOOKS_DATABASE_READ_URL
+  [[ -z "$CUSTOMERS_DATABASE_READ_URL" ]] || check_database_url CUSTOMERS_DATABASE_READ_URL
+  [[ "$BOOKS_DATABASE_READ_URL" != *$'\n'* && "$CUSTOMERS_DATABASE_READ_URL" != *$'\n'* ]] ||
+    die "the *_DATABASE_READ_URL variables must be single lines"
   # The BFFs refuse to start with a shorter or monotonous HS256 key (libcommon.jwt_auth:
   # MIN_SECRET_BYTES, MIN_SECRET_DISTINCT_BYTES): fail here, before anything is deployed.
   ((${#JWT_SECRET} >= 32)) || die "JWT_SECRET must be at least 32 bytes"
@@ -287,8 +297,8 @@ secrets() {
   step "Namespace and Secrets (from the environment)"
   run kubectl apply --filename "$REPO_ROOT/manifests/base/namespace.yaml"
   SECRET_DIR=$(umask 077 && mktemp -d "${TMPDIR:-/tmp}/bookstore-secrets.XXXXXX")
-  apply_secret svc-book-db DATABASE_URL=BOOKS_DATABASE_URL
-  apply_secret svc-customer-db DATABASE_URL=CUSTOMERS_DATABASE_URL
+  apply_secret svc-book-db DATABASE_URL=BOOKS_DATABASE_URL DATABASE_READ_URL=BOOKS_DATABASE_READ_URL
+  apply_secret svc-customer-db DATABASE_URL=CUSTOMERS_DATABASE_URL DATABASE_READ_URL=CUSTOMERS_DATABASE_READ_URL
   apply_secret crm-db DATABASE_URL=CRM_DATABASE_URL
   apply_secret bff-jwt JWT_SECRET=JWT_SECRET
   if [[ -n "${SMTP_USERNAME:-}" || -n "${SMTP_PASSWORD:-}" ]]; then

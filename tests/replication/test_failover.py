@@ -130,10 +130,10 @@ async def test_writer_down_reads_from_reader_writes_503_then_recovers(
     # During the outage: reads from the reader, writes 503 + Retry-After, all quickly.
     assert {a.status for a in outage if a.kind in ("point", "list", "search")} == {200}
     assert {a.status for a in outage if a.kind in ("create", "update")} == {503}
-    assert all(a.retry_after == "1" for a in outage if a.status == 503)
     assert max(a.seconds for a in outage) < CONNECT_TIMEOUT_S
     ready = [a for a in outage if a.kind == "ready"]
     assert {a.status for a in ready} == {200}, "ready while only the writer is down"
+    assert all(a.body["checks"]["database"] == "ok" for a in ready)
     # Writes resume without a restart of the service.
     assert recovered_s is not None and recovered_s < 5
     assert {a.status for a in after if a.kind == "create"} == {201}

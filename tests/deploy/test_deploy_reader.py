@@ -1,0 +1,51 @@
+"""scripts/deploy.sh and the manifests take each service's RDS reader endpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.deploy.k8s import KUBECTL, ROOT, config_data, containers, find, pod_spec, render
+from tests.deploy.test_deploy_script import VERSION, deploy_env, fake_tools, run_script
+
+__all__ = ["fake_tools"]  # the fixture, imported for the tests below
+
+READER = "mysql+aiomysql://books:reader-Pa55word@db-ro.internal:3306/books"
+
+
+def test_reader_urls_go_into_each_services_database_secret(
+    fake_tools: tuple[Path, Path], tmp_path: Path
+) -> None:
+    bin_dir, calls = fake_tools
+    env = deploy_env(DEPLOY_WORKDIR=str(tmp_path / "work"), BOOKS_DATABASE_READ_URL=READER)
+    result = run_script(["--dry-run", "--version", VERSION], env, bin_dir)
+    assert result.returncode == 0, result.stderr
+    secrets = [line for line in result.stdout.splitlines() if "create secret generic" in line]
+    book = next(line for line in secrets if "svc-book-db" in line)
+    customer = next(line for line in secrets if "svc-customer-db" in line)
+    # Unset (customers): the key is written empty, which the service reads as "no reader".
+    for line in (book, customer):
+        assert "DATABASE_URL=*** DATABASE_READ_URL=***" in line
+    assert "reader-Pa55word" not in result.stdout + result.stderr
+    assert calls.read_text() == ""
+
+
+def test_a_bad_reader_url_is_refused(fake_tools: tuple[Path, Path]) -> None:
+    bin_dir, calls = fake_tools
+    env = deploy_env(CUSTOMERS_DATABASE_READ_URL="postgres://u:p@reader/customers")
+    result = run_script(["--dry-run", "--version", VERSION], env, bin_dir)
+    assert result.returncode == 2
+    assert "CUSTOMERS_DATABASE_READ_URL" in result.stderr
+    assert calls.read_text() == ""
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl (kustomize) not installed")
+def test_the_services_read_the_reader_url_from_their_secret_optionally() -> None:
+    resources = render(ROOT / "manifests" / "overlays" / "eks")
+    for deployment, secret in (("svc-book", "svc-book-db"), ("svc-customer", "svc-customer-db")):
+        (container,) = containers(pod_spec(find(resources, "Deployment", deployment)))
+        env = {var["name"]: var for var in container["env"]}
+        ref = env["DATABASE_READ_URL"]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": secret, "key": "DATABASE_READ_URL", "optional": True}
+    assert config_data(resources)["READ_MAX_LAG_S"] == "1"
