@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from libcommon.client_type import ResourceKind
+from bff_book.shaping import MOBILE_BOOK_RULES
 from libcommon.proxy import ProxyRoute, Upstream
 
 UPSTREAM_KEY = web.AppKey("book_service", Upstream)
@@ -15,9 +15,9 @@ UPSTREAM_KEY = web.AppKey("book_service", Upstream)
 ROUTES = (
     ProxyRoute("POST", "/books"),
     ProxyRoute("GET", "/books"),
-    ProxyRoute("GET", "/books/isbn/{isbn}", shape_as=ResourceKind.BOOK),
+    ProxyRoute("GET", "/books/isbn/{isbn}", mobile_rules=MOBILE_BOOK_RULES),
     ProxyRoute("GET", "/books/{isbn}/related-books"),
-    ProxyRoute("GET", "/books/{isbn}", shape_as=ResourceKind.BOOK),
+    ProxyRoute("GET", "/books/{isbn}", mobile_rules=MOBILE_BOOK_RULES),
     ProxyRoute("PUT", "/books/{isbn}"),
     ProxyRoute("DELETE", "/books/{isbn}"),
 )

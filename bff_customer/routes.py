@@ -7,15 +7,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from libcommon.client_type import ResourceKind
+from bff_customer.shaping import MOBILE_CUSTOMER_RULES
 from libcommon.proxy import ProxyRoute, Upstream
 
 UPSTREAM_KEY = web.AppKey("customer_service", Upstream)
 
 ROUTES = (
     ProxyRoute("POST", "/customers"),
-    ProxyRoute("GET", "/customers", shape_as=ResourceKind.CUSTOMER),
-    ProxyRoute("GET", "/customers/{id}", shape_as=ResourceKind.CUSTOMER),
+    ProxyRoute("GET", "/customers", mobile_rules=MOBILE_CUSTOMER_RULES),
+    ProxyRoute("GET", "/customers/{id}", mobile_rules=MOBILE_CUSTOMER_RULES),
     ProxyRoute("PUT", "/customers/{id}"),
     ProxyRoute("DELETE", "/customers/{id}"),
 )

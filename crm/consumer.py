@@ -21,19 +21,23 @@ from typing import Any, Literal, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Gauge
 
 from crm.mail import Mailer, PermanentMailError, TransientMailError, build_welcome_email
 from crm.repository import ProcessedEvents
 from crm.settings import Settings
+from libcommon import tracing
 from libcommon.background import BackgroundWorker
 from libcommon.db import Database, DatabaseError
 from libcommon.events import (
     MalformedEvent,
     UnsupportedEventType,
     parse_customer_registered,
+    request_id_from_headers,
 )
 from libcommon.kafka import create_consumer, create_producer
+from libcommon.logs import request_id_var
 
 log = logging.getLogger("crm.consumer")
 
@@ -47,7 +51,13 @@ DUPLICATES = Counter(
     "crm_duplicate_events_skipped_total", "Records whose event id was already mailed"
 )
 IGNORED = Counter("crm_events_ignored_total", "Records of other event types, skipped")
-MAIL_FAILURES = Counter("crm_mail_failures_total", "Failed send attempts", ["kind"])
+MAIL_FAILURES = Counter(
+    "crm_mail_failures_total", "Failed send attempts by transport", ["backend", "kind"]
+)
+CONSUMED = Counter(
+    "crm_events_consumed_total",
+    "Records handled to the end (sent, duplicate, dead-lettered, ignored)", ["outcome"],
+)
 CONNECTED = Gauge("crm_kafka_connected", "1 while the consumer is connected to the broker")
 
 HEADER_DLT_REASON = "dlt-reason"
@@ -183,8 +193,38 @@ class CrmConsumer(BackgroundWorker):
     # -- one record ----------------------------------------------------------------------
 
     async def handle(self, record: ConsumerRecord[Any, Any]) -> Outcome:
-        """Process one record until it is done; returns only when it may be committed."""
+        """Process one record until it is done; returns only when it may be committed.
+
+        The record's `traceparent` header (written by the relay's producer span) makes this
+        a span of the registration's trace, and its `request-id` header makes the log lines
+        carry the request id of the registration."""
         headers = list(record.headers or ())
+        request_id = request_id_from_headers(headers)
+        token = request_id_var.set(request_id) if request_id else None
+        try:
+            with tracing.span(
+                "crm process",
+                parent=tracing.context_from_kafka_headers(headers),
+                kind=SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.destination.name": record.topic,
+                    "messaging.destination.partition.id": str(record.partition),
+                    "messaging.kafka.offset": record.offset,
+                    "messaging.consumer.group.name": self.settings.crm_consumer_group,
+                },
+            ) as span:
+                outcome = await self._handle(record, headers)
+                span.set_attribute("bookstore.outcome", outcome)
+        finally:
+            if token is not None:
+                request_id_var.reset(token)
+        CONSUMED.labels(outcome).inc()
+        return outcome
+
+    async def _handle(
+        self, record: ConsumerRecord[Any, Any], headers: list[tuple[str, bytes]]
+    ) -> Outcome:
         try:
             event = parse_customer_registered(record.value, headers)
         except UnsupportedEventType as exc:
@@ -194,7 +234,11 @@ class CrmConsumer(BackgroundWorker):
         except MalformedEvent as exc:
             await self._dead_letter(record, exc.code, exc.reason)
             return "dead-lettered"
-        if await self._retrying("dedupe lookup", lambda: self.processed.seen(event.event_id)):
+        with tracing.span("dedupe lookup", attributes={"bookstore.event_id": event.event_id}):
+            seen = await self._retrying(
+                "dedupe lookup", lambda: self.processed.seen(event.event_id)
+            )
+        if seen:
             DUPLICATES.inc()
             log.info("event %s already mailed; skipping", event.event_id)
             return "duplicate"
@@ -205,13 +249,16 @@ class CrmConsumer(BackgroundWorker):
             store_owner=self.settings.store_owner,
         )
         try:
-            await self._retrying("mail", lambda: self.mailer.send(msg))
+            with tracing.span("mail send", kind=SpanKind.CLIENT,
+                              attributes={"bookstore.mail.transport": self.mailer.name}):
+                await self._retrying("mail", lambda: self.mailer.send(msg))
         except PermanentMailError as exc:
-            MAIL_FAILURES.labels("permanent").inc()
+            MAIL_FAILURES.labels(self.mailer.name, "permanent").inc()
             await self._dead_letter(record, "mail-rejected", str(exc))
             return "dead-lettered"
         MAILS_SENT.labels(self.mailer.name).inc()
-        await self._retrying("dedupe record", lambda: self.processed.record(event.event_id))
+        with tracing.span("dedupe record"):
+            await self._retrying("dedupe record", lambda: self.processed.record(event.event_id))
         log.info(
             "welcome e-mail sent for customer %d (event %s)", event.customer.id, event.event_id
         )
@@ -255,7 +302,7 @@ class CrmConsumer(BackgroundWorker):
                 raise
             except (TransientMailError, DatabaseError, KafkaError, OSError) as exc:
                 if isinstance(exc, TransientMailError):
-                    MAIL_FAILURES.labels("transient").inc()
+                    MAIL_FAILURES.labels(self.mailer.name, "transient").inc()
                 reason = f"{type(exc).__name__}: {exc}"
             except Exception as exc:
                 # Unknown errors are retried too: dropping a valid event is worse than waiting.

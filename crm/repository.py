@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 
+from libcommon.clock import now_ms
 from libcommon.db import Database, DuplicateKeyError
-from libcommon.outbox import now_ms
 
 
 class ProcessedEvents:

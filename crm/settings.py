@@ -7,13 +7,14 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
+from libcommon.events import CustomerTopicSettings
 from libcommon.kafka import KafkaSettings
 from libcommon.settings import DatabaseSettings, ServiceSettings
 
 DEFAULT_STORE_OWNER = "the Bookstore team"
 
 
-class Settings(ServiceSettings, DatabaseSettings, KafkaSettings):
+class Settings(ServiceSettings, DatabaseSettings, KafkaSettings, CustomerTopicSettings):
     port: int = Field(default=3002, ge=0, le=65535)
     database_url: str = "sqlite+aiosqlite:///var/crm.db"
 

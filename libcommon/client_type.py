@@ -1,15 +1,15 @@
-"""Client type from the User-Agent, and the table-driven mobile shaping of GET responses.
+"""Client type from the User-Agent, and the mechanism of table-driven mobile shaping.
 
 Contract: `User-Agent` missing (or empty) -> 400; containing `Mobile` (case-sensitive, as
-the contract spells it) -> mobile, else desktop. Mobile clients get single books with
-`genre` "non-fiction" as the number 3 and single customers without address fields; lists
-and related-books items are not reshaped, and only GET responses are.
+the contract spells it) -> mobile, else desktop. Only GET responses of a single resource (a
+JSON object) are reshaped, by the field rules the BFF gives its route: the rules themselves
+(`non-fiction` -> 3, address fields removed) live in the BFF that applies them
+(`bff_book/shaping.py`, `bff_customer/shaping.py`).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,13 +27,6 @@ class ClientType(enum.Enum):
 
 
 CLIENT_TYPE_KEY = web.RequestKey("client_type", ClientType)
-
-
-class ResourceKind(enum.Enum):
-    """What a single-resource response body is, for shaping."""
-
-    BOOK = "book"
-    CUSTOMER = "customer"
 
 
 def client_type_of(user_agent: str | None) -> ClientType:
@@ -65,35 +58,23 @@ class RemoveField:
 
 
 FieldRule = ReplaceValue | RemoveField
-
-MOBILE_RULES: Mapping[ResourceKind, tuple[FieldRule, ...]] = {
-    ResourceKind.BOOK: (ReplaceValue("genre", "non-fiction", 3),),
-    ResourceKind.CUSTOMER: tuple(
-        RemoveField(name) for name in ("address", "address2", "city", "state", "zipcode")
-    ),
-}
+MobileRules = tuple[FieldRule, ...]
 
 
-def needs_shaping(kind: ResourceKind | None, client: ClientType, method: str) -> bool:
+def needs_shaping(rules: MobileRules, client: ClientType, method: str) -> bool:
     """Whether a response must be parsed and reshaped (lets desktop relay bytes untouched)."""
-    return (
-        kind is not None
-        and client is ClientType.MOBILE
-        and method == "GET"
-        and bool(MOBILE_RULES.get(kind))
-    )
+    return bool(rules) and client is ClientType.MOBILE and method == "GET"
 
 
-def shape(kind: ResourceKind | None, client: ClientType, method: str, body: Any) -> Any:
+def shape(rules: MobileRules, client: ClientType, method: str, body: Any) -> Any:
     """The body as `client` should see it; a new object when anything is changed.
 
     Only a single resource (a JSON object) is reshaped: lists and other bodies pass as-is.
     """
-    if not needs_shaping(kind, client, method) or not isinstance(body, dict):
+    if not needs_shaping(rules, client, method) or not isinstance(body, dict):
         return body
-    assert kind is not None
     shaped = dict(body)
-    for rule in MOBILE_RULES[kind]:
+    for rule in rules:
         rule.apply(shaped)
     return shaped
 

@@ -1,4 +1,4 @@
-"""Time sources: the real clock, and a manual one that tests move by hand."""
+"""Time sources: the real clock, a manual one that tests move by hand, and `now_ms`."""
 
 from __future__ import annotations
 
@@ -46,3 +46,8 @@ class ManualClock:
             raise ValueError("a clock does not go backwards")
         self._now += timedelta(seconds=seconds)
         self._monotonic += seconds
+
+
+def now_ms() -> int:
+    """Wall-clock milliseconds since the epoch (event and outbox timestamps)."""
+    return time.time_ns() // 1_000_000

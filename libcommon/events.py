@@ -4,11 +4,14 @@ Kafka record:
   key     = the customer id as a decimal string (UTF-8)
   value   = the customer JSON exactly as the Customer service's 201 body (orjson)
   headers = `event-id` (uuid4, unique per event, the consumers' dedupe key) and
-            `event-type: customer.registered`
+            `event-type: customer.registered`; optionally `request-id` (the X-Request-ID of
+            the registration, so consumers' log lines carry it) and `traceparent` (W3C, the
+            producer span of the registration's trace)
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,12 +20,21 @@ from typing import Any
 import orjson
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings
 
 EVENT_TYPE_CUSTOMER_REGISTERED = "customer.registered"
 HEADER_EVENT_ID = "event-id"
 HEADER_EVENT_TYPE = "event-type"
+HEADER_REQUEST_ID = "request-id"
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 DEFAULT_CUSTOMER_TOPIC = "bookstore.customer.evt"
 _MAX_EVENT_ID_LEN = 64  # the outbox column is VARCHAR(64)
+
+
+class CustomerTopicSettings(BaseSettings):
+    """Mixin for the producer and the consumers of customer events (KAFKA_CUSTOMER_TOPIC)."""
+
+    kafka_customer_topic: str = Field(default=DEFAULT_CUSTOMER_TOPIC, min_length=1)
 
 
 class MalformedEvent(ValueError):
@@ -173,3 +185,16 @@ def parse_customer_registered(
     except ValidationError as exc:
         raise MalformedEvent("invalid-customer", _describe(exc)) from None
     return ParsedCustomerRegistered(event_id=event_id, customer=customer)
+
+
+def request_id_from_headers(headers: Sequence[tuple[str, bytes | None]]) -> str | None:
+    """The `request-id` header when present and well-formed (a forged one is ignored: it
+    would end up in log lines)."""
+    for key, value in headers:
+        if key == HEADER_REQUEST_ID and value is not None:
+            try:
+                text = value.decode("ascii")
+            except UnicodeDecodeError:
+                return None
+            return text if _VALID_REQUEST_ID.fullmatch(text) else None
+    return None

@@ -15,8 +15,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from libcommon.events import DEFAULT_CUSTOMER_TOPIC
-
 
 class KafkaSettings(BaseSettings):
     """Mixin for services that talk to Kafka (environment names are the field names)."""
@@ -27,7 +25,6 @@ class KafkaSettings(BaseSettings):
     kafka_enable_idempotence: bool = False
     kafka_client_id: str | None = None
     kafka_request_timeout_ms: int = Field(default=10_000, ge=1000)
-    kafka_customer_topic: str = Field(default=DEFAULT_CUSTOMER_TOPIC, min_length=1)
 
     def bootstrap_servers(self) -> list[str]:
         return [s.strip() for s in self.kafka_bootstrap_servers.split(",") if s.strip()]

@@ -1,6 +1,7 @@
 """Alembic migrations for the packages that own tables.
 
-Each owning package has `<package>/migrations/` (env.py calling `run_env()`, `versions/`).
+Each owning package has `<package>/migrations/` (env.py calling `run_env()`, `versions/`);
+the owning packages are discovered (siblings of `libcommon` with such a folder), not listed.
 Run one package's migrations against `DATABASE_URL`:
 
     python -m libcommon.migrate svc_book            # upgrade to head
@@ -18,6 +19,19 @@ from alembic import command
 from alembic.config import Config
 
 from libcommon.db.url import parse_database_url
+
+
+def packages_with_migrations(root: Path | None = None) -> list[str]:
+    """The top-level packages next to libcommon (or in `root`) that own migrations."""
+    base = root if root is not None else Path(__file__).resolve().parent.parent
+    return sorted(
+        entry.name
+        for entry in base.iterdir()
+        if entry.name.isidentifier()
+        and (entry / "__init__.py").is_file()
+        and (entry / "migrations" / "env.py").is_file()
+        and (entry / "migrations" / "versions").is_dir()
+    )
 
 
 def sync_url(url: str) -> str:
@@ -71,7 +85,7 @@ def run_env() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Apply a package's database migrations.")
-    parser.add_argument("package", choices=["svc_book", "svc_customer", "crm"])
+    parser.add_argument("package", choices=packages_with_migrations())
     parser.add_argument("revision", nargs="?", default="head")
     parser.add_argument("--url", default=os.environ.get("DATABASE_URL"))
     args = parser.parse_args()

@@ -1,6 +1,6 @@
 """Forwarding a BFF request to its upstream service over one pooled HTTP client.
 
-`Upstream.relay(request, shape=...)` forwards method, raw path and query (so `%2B` stays
+`Upstream.relay(request, mobile_rules)` forwards method, raw path and query (so `%2B` stays
 intact), body, Content-Type, Accept, User-Agent and X-Request-ID (never Authorization or
 hop-by-hop headers: the forwarded headers are a whitelist), then relays status, body,
 Content-Type, Retry-After and Location (rewritten to the URL the client addressed).
@@ -21,17 +21,20 @@ from pydantic import Field
 from pydantic_settings import BaseSettings
 from yarl import URL
 
-from libcommon.client_type import CLIENT_TYPE_KEY, ClientType, ResourceKind, needs_shaping, shape
+from libcommon.client_type import CLIENT_TYPE_KEY, ClientType, MobileRules, needs_shaping, shape
 from libcommon.errors import ApiError
 from libcommon.jsonio import JSON_CONTENT_TYPE, is_json_content_type, read_body
+from libcommon.tracing import client_trace_configs
 from libcommon.urls import public_base_url
-from libcommon.web import REQUEST_ID_HEADER, REQUEST_ID_KEY, new_request_id
+from libcommon.web.request_id import REQUEST_ID_HEADER, REQUEST_ID_KEY, new_request_id
 
 log = logging.getLogger("libcommon.proxy")
 
 # Whitelist: everything else (Authorization, Connection, Keep-Alive, TE, Upgrade, Cookie,
-# Host, Content-Length, Transfer-Encoding, ...) stays at the BFF.
-FORWARDED_REQUEST_HEADERS = ("Content-Type", "Accept", "User-Agent")
+# Host, Content-Length, Transfer-Encoding, ...) stays at the BFF. The W3C trace context is
+# forwarded as-is when this BFF does not trace; when it does, the client span's trace
+# config replaces `traceparent` with its own (same trace, the BFF's span as parent).
+FORWARDED_REQUEST_HEADERS = ("Content-Type", "Accept", "User-Agent", "traceparent", "tracestate")
 READY_TIMEOUT_S = 1.5
 
 
@@ -106,6 +109,7 @@ class Upstream:
             timeout=self._timeout,
             cookie_jar=aiohttp.DummyCookieJar(),
             raise_for_status=False,
+            trace_configs=client_trace_configs(),
         )
 
     async def close(self) -> None:
@@ -178,7 +182,7 @@ class Upstream:
         return public_base_url(request) + path_qs
 
     def respond(
-        self, request: web.Request, answer: UpstreamAnswer, shape_as: ResourceKind | None = None
+        self, request: web.Request, answer: UpstreamAnswer, mobile_rules: MobileRules = ()
     ) -> web.Response:
         """The client's response: relayed status/body, mobile shaping of single GETs."""
         body = answer.body
@@ -191,9 +195,9 @@ class Upstream:
             raise ApiError(502, self._msg_invalid)
         client: ClientType = request.get(CLIENT_TYPE_KEY, ClientType.DESKTOP)
         method = upstream_method(request)
-        if answer.status == 200 and body and needs_shaping(shape_as, client, method):
+        if answer.status == 200 and body and needs_shaping(mobile_rules, client, method):
             try:
-                body = orjson.dumps(shape(shape_as, client, method, orjson.loads(body)))
+                body = orjson.dumps(shape(mobile_rules, client, method, orjson.loads(body)))
             except orjson.JSONDecodeError:
                 raise ApiError(502, self._msg_invalid) from None
         headers: dict[str, str] = {}
@@ -206,9 +210,9 @@ class Upstream:
         return web.Response(status=answer.status, body=body or None, headers=headers)
 
     async def relay(
-        self, request: web.Request, shape_as: ResourceKind | None = None
+        self, request: web.Request, mobile_rules: MobileRules = ()
     ) -> web.Response:
-        return self.respond(request, await self.forward(request), shape_as)
+        return self.respond(request, await self.forward(request), mobile_rules)
 
 
 def upstream_context(
@@ -228,18 +232,18 @@ def upstream_context(
 
 @dataclass(frozen=True, slots=True)
 class ProxyRoute:
-    """A BFF route forwarded as-is; `shape_as` names the single resource a GET returns."""
+    """A BFF route forwarded as-is; `mobile_rules` reshape the single resource a GET returns."""
 
     method: str
     path: str
-    shape_as: ResourceKind | None = None
+    mobile_rules: MobileRules = ()
 
 
 def add_proxy_routes(
     app: web.Application, upstream_key: web.AppKey[Upstream], routes: tuple[ProxyRoute, ...]
 ) -> None:
     for route in routes:
-        handler = _proxy_handler(upstream_key, route.shape_as)
+        handler = _proxy_handler(upstream_key, route.mobile_rules)
         if route.method == "GET":
             app.router.add_get(route.path, handler)  # and HEAD
         else:
@@ -247,9 +251,9 @@ def add_proxy_routes(
 
 
 def _proxy_handler(
-    upstream_key: web.AppKey[Upstream], shape_as: ResourceKind | None
+    upstream_key: web.AppKey[Upstream], mobile_rules: MobileRules
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handler(request: web.Request) -> web.Response:
-        return await request.app[upstream_key].relay(request, shape_as)
+        return await request.app[upstream_key].relay(request, mobile_rules)
 
     return handler

@@ -7,7 +7,7 @@ from urllib.parse import quote, unquote
 from aiohttp import web
 
 from libcommon.forwarded import TrustedProxies
-from libcommon.web import SETTINGS_KEY
+from libcommon.web.app import SETTINGS_KEY
 
 _NO_PROXIES = TrustedProxies()
 

@@ -21,7 +21,9 @@ A 4xx means the engine is up but refused this one request, so it does not trip t
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -30,6 +32,7 @@ from urllib.parse import quote
 import aiohttp
 import orjson
 from aiohttp import web
+from prometheus_client import Histogram
 from yarl import URL
 
 from libcommon.breaker import (
@@ -37,12 +40,21 @@ from libcommon.breaker import (
     CallTimeoutError,
     CircuitOpenError,
     FileCircuitStorage,
-    retry_after_header,
 )
 from libcommon.clock import Clock
 from libcommon.errors import ApiError
+from libcommon.tracing import client_trace_configs
+from libcommon.web.retry_after import retry_after_header
 
 log = logging.getLogger("svc_book.related")
+
+ENGINE_LATENCY = Histogram(
+    "recommender_request_duration_seconds",
+    "Recommendation engine calls (not the ones the open circuit refused) by outcome:"
+    " success, failure, rejected (4xx), timeout",
+    ["outcome"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5),
+)
 
 MAX_ENGINE_BODY_BYTES = 1_048_576
 
@@ -148,10 +160,34 @@ class RelatedBooks:
         self.client = client
         self.breaker = breaker
 
+    async def _timed_call(self, isbn: str) -> list[RecommendedTitle]:
+        """The breaker call, timed into ENGINE_LATENCY when the engine was really called."""
+        started = time.perf_counter()
+        outcome: str | None = "failure"
+        try:
+            titles = await self.breaker.call(lambda: self.client.recommended_titles(isbn))
+            outcome = "success"
+            return titles
+        except CircuitOpenError:
+            outcome = None  # refused without calling the engine
+            raise
+        except CallTimeoutError:
+            outcome = "timeout"
+            raise
+        except EngineRejectedError:
+            outcome = "rejected"
+            raise
+        except asyncio.CancelledError:
+            outcome = None  # the client went away; says nothing about the engine
+            raise
+        finally:
+            if outcome is not None:
+                ENGINE_LATENCY.labels(outcome).observe(time.perf_counter() - started)
+
     async def fetch(self, isbn: str) -> list[dict[str, str]]:
         """Mapped items (an empty list means 204), or ApiError 502/503/504."""
         try:
-            titles = await self.breaker.call(lambda: self.client.recommended_titles(isbn))
+            titles = await self._timed_call(isbn)
         except CircuitOpenError as exc:
             raise ApiError(
                 503,
@@ -217,7 +253,9 @@ def related_books_ctx(
         # The breaker applies the contract's timeout; the session's is only a backstop.
         backstop = aiohttp.ClientTimeout(total=settings.recommender_timeout_s * 2 + 5)
         connector = aiohttp.TCPConnector(limit=100, ttl_dns_cache=60)
-        async with aiohttp.ClientSession(connector=connector, timeout=backstop) as session:
+        async with aiohttp.ClientSession(
+            connector=connector, timeout=backstop, trace_configs=client_trace_configs()
+        ) as session:
             app[RELATED_BOOKS_KEY] = build_related_books(session, settings, clock)
             yield
 

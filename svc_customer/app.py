@@ -8,7 +8,7 @@ from pathlib import Path
 from aiohttp import web
 
 from libcommon.dbapp import DB_KEY, database_ctx
-from libcommon.outbox import outbox_relay_ctx
+from libcommon.outbox.app import outbox_relay_ctx
 from libcommon.web import create_base_app
 from svc_customer.repository import CustomerRepository
 from svc_customer.routes import CUSTOMERS_KEY, setup_routes

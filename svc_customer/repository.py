@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from libcommon.db import Database, Row
 from libcommon.events import build_customer_registered
-from libcommon.outbox import enqueue
+from libcommon.outbox.store import enqueue
 from svc_customer.models import Customer, CustomerData, user_id_key
 
 _SELECT = "SELECT id, doc FROM customers"

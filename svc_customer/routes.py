@@ -7,7 +7,7 @@ from aiohttp import web
 from libcommon.db import DuplicateKeyError
 from libcommon.errors import ApiError
 from libcommon.jsonio import json_response, raw_json_response, read_json
-from libcommon.outbox import OUTBOX_RELAY_KEY
+from libcommon.outbox.app import OUTBOX_RELAY_KEY
 from libcommon.urls import public_url, query_param_plus_literal
 from libcommon.validation import parse_model
 from svc_customer.models import CustomerData, UserIdQuery, parse_customer_id

@@ -14,7 +14,8 @@ from libcommon.db.base import (
     Executor,
     Row,
 )
-from libcommon.db.url import DatabaseUrl, connect, parse_database_url
+from libcommon.db.factory import connect
+from libcommon.db.url import DatabaseUrl, parse_database_url
 
 __all__ = [
     "Database",

@@ -1,12 +1,9 @@
-"""Parse SQLAlchemy-style DATABASE_URLs and open the matching adapter."""
+"""Parse SQLAlchemy-style DATABASE_URLs (no adapter imports: `factory` opens them)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
-
-from libcommon.db.base import Database
 
 
 @dataclass(frozen=True)
@@ -46,16 +43,3 @@ def parse_database_url(url: str) -> DatabaseUrl:
             query=dict(parse_qsl(parts.query)),
         )
     raise ValueError(f"unsupported database dialect {dialect!r} (use mysql or sqlite)")
-
-
-async def connect(url: str, **options: Any) -> Database:
-    """Open a pool (MySQL) or a connection (SQLite). Options: pool_min, pool_max, recycle_s,
-    connect_timeout_s."""
-    parsed = parse_database_url(url)
-    if parsed.dialect == "sqlite":
-        from libcommon.db.sqlite import SqliteDatabase
-
-        return await SqliteDatabase.open(parsed.path)
-    from libcommon.db.mysql import MysqlDatabase
-
-    return await MysqlDatabase.open(parsed, **options)

@@ -232,6 +232,19 @@ async def test_only_whitelisted_headers_go_upstream(
     assert got["host"] == upstream.base_url.removeprefix("http://")
 
 
+async def test_w3c_trace_context_is_forwarded_by_an_untraced_bff(
+    bff: Bff, make_client: MakeClient, upstream: FakeService
+) -> None:
+    """Tracing off at the BFF (no OTEL endpoint): the client's trace still reaches the service."""
+    upstream.answer("GET", bff.get_path, json={})
+    client = await make_client(bff)
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    await client.get(bff.get_path, headers=headers(traceparent=parent, tracestate="vendor=1"))
+    got = {name.lower(): value for name, value in upstream.seen[0].headers.items()}
+    assert got["traceparent"] == parent
+    assert got["tracestate"] == "vendor=1"
+
+
 @pytest.mark.parametrize(
     "query",
     ["userId=star%2Blord%40example.org", "userId=star+lord@example.org", "userId=a%20b&x=%2F"],

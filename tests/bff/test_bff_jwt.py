@@ -119,17 +119,26 @@ async def test_attack_gets_401(
     assert upstream.seen == []
 
 
+class FromNow(float):
+    """A time claim given as seconds from when the token is minted (not from collection)."""
+
+
+def resolve_times(claims: dict[str, Any]) -> dict[str, Any]:
+    now = time.time()
+    return {k: now + v if isinstance(v, FromNow) else v for k, v in claims.items()}
+
+
 VALID: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     # (case, token claims, settings overrides)
     *[(f"sub {name}", {"sub": name}, {}) for name in ("starlord", "gamora", "drax", "rocket",
                                                       "groot")],
-    ("integer exp", {"exp": int(time.time()) + 3600}, {}),
-    ("nbf in the past", {"nbf": time.time() - 5}, {}),
-    ("extra claims (aud, iat, jti)", {"aud": "someone", "iat": time.time(), "jti": "x1"}, {}),
+    ("integer exp", {"exp": int(time.time()) + 3600}, {}),  # an hour: margin enough
+    ("nbf in the past", {"nbf": FromNow(-5)}, {}),
+    ("extra claims (aud, iat, jti)", {"aud": "someone", "iat": FromNow(0), "jti": "x1"}, {}),
     ("custom subjects, spaces ignored", {"sub": "nebula"},
      {"jwt_allowed_subjects": " thanos ,nebula,, "}),
     ("custom issuer", {"iss": "example.org"}, {"jwt_issuer": "example.org"}),
-    ("leeway covers a just-expired token", {"exp": time.time() - 5}, {"jwt_leeway_s": 30}),
+    ("leeway covers a just-expired token", {"exp": FromNow(-5)}, {"jwt_leeway_s": 30}),
 ]
 
 
@@ -142,7 +151,8 @@ async def test_valid_token_passes_and_is_not_forwarded(
     client = await make_client(bff, **overrides)
 
     response = await client.get(
-        bff.get_path, headers={"Authorization": bearer(make_token(**claims)), "User-Agent": "x"}
+        bff.get_path,
+        headers={"Authorization": bearer(make_token(**resolve_times(claims))), "User-Agent": "x"},
     )
 
     assert response.status == 200, await response.text()

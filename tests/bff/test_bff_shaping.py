@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
-from libcommon.client_type import ClientType, ResourceKind, client_type_of, shape
+from bff_book.shaping import MOBILE_BOOK_RULES
+from bff_customer.shaping import MOBILE_CUSTOMER_RULES
+from libcommon.client_type import ClientType, MobileRules, client_type_of, shape
 from libcommon.errors import ApiError
 from tests.bff.conftest import (
     BOOK_BFF,
@@ -49,40 +51,40 @@ def test_client_type_requires_user_agent(user_agent: str | None) -> None:
     assert caught.value.status == 400
 
 
-SHAPE_TABLE: list[tuple[str, ResourceKind | None, ClientType, str, Any, Any]] = [
-    ("mobile GET book non-fiction", ResourceKind.BOOK, ClientType.MOBILE, "GET", BOOK,
+SHAPE_TABLE: list[tuple[str, MobileRules, ClientType, str, Any, Any]] = [
+    ("mobile GET book non-fiction", MOBILE_BOOK_RULES, ClientType.MOBILE, "GET", BOOK,
      MOBILE_BOOK),
-    ("mobile GET book fiction", ResourceKind.BOOK, ClientType.MOBILE, "GET",
+    ("mobile GET book fiction", MOBILE_BOOK_RULES, ClientType.MOBILE, "GET",
      {**BOOK, "genre": "fiction"}, {**BOOK, "genre": "fiction"}),
-    ("mobile GET book Non-Fiction (exact match only)", ResourceKind.BOOK, ClientType.MOBILE,
+    ("mobile GET book Non-Fiction (exact match only)", MOBILE_BOOK_RULES, ClientType.MOBILE,
      "GET", {**BOOK, "genre": "Non-Fiction"}, {**BOOK, "genre": "Non-Fiction"}),
-    ("desktop GET book", ResourceKind.BOOK, ClientType.DESKTOP, "GET", BOOK, BOOK),
-    ("mobile PUT book", ResourceKind.BOOK, ClientType.MOBILE, "PUT", BOOK, BOOK),
-    ("mobile POST book", ResourceKind.BOOK, ClientType.MOBILE, "POST", BOOK, BOOK),
-    ("mobile GET customer", ResourceKind.CUSTOMER, ClientType.MOBILE, "GET", CUSTOMER,
+    ("desktop GET book", MOBILE_BOOK_RULES, ClientType.DESKTOP, "GET", BOOK, BOOK),
+    ("mobile PUT book", MOBILE_BOOK_RULES, ClientType.MOBILE, "PUT", BOOK, BOOK),
+    ("mobile POST book", MOBILE_BOOK_RULES, ClientType.MOBILE, "POST", BOOK, BOOK),
+    ("mobile GET customer", MOBILE_CUSTOMER_RULES, ClientType.MOBILE, "GET", CUSTOMER,
      MOBILE_CUSTOMER),
-    ("mobile GET customer without address2", ResourceKind.CUSTOMER, ClientType.MOBILE, "GET",
+    ("mobile GET customer without address2", MOBILE_CUSTOMER_RULES, ClientType.MOBILE, "GET",
      {k: v for k, v in CUSTOMER.items() if k != "address2"}, MOBILE_CUSTOMER),
-    ("desktop GET customer", ResourceKind.CUSTOMER, ClientType.DESKTOP, "GET", CUSTOMER,
+    ("desktop GET customer", MOBILE_CUSTOMER_RULES, ClientType.DESKTOP, "GET", CUSTOMER,
      CUSTOMER),
-    ("mobile PUT customer", ResourceKind.CUSTOMER, ClientType.MOBILE, "PUT", CUSTOMER,
+    ("mobile PUT customer", MOBILE_CUSTOMER_RULES, ClientType.MOBILE, "PUT", CUSTOMER,
      CUSTOMER),
-    ("mobile GET list (no kind)", None, ClientType.MOBILE, "GET", LIST, LIST),
-    ("mobile GET array body", ResourceKind.BOOK, ClientType.MOBILE, "GET", [BOOK], [BOOK]),
+    ("mobile GET list (no rules)", (), ClientType.MOBILE, "GET", LIST, LIST),
+    ("mobile GET array body", MOBILE_BOOK_RULES, ClientType.MOBILE, "GET", [BOOK], [BOOK]),
 ]
 
 
 @pytest.mark.parametrize(
-    ("case", "kind", "client", "method", "body", "expected"),
+    ("case", "rules", "client", "method", "body", "expected"),
     SHAPE_TABLE,
     ids=[row[0] for row in SHAPE_TABLE],
 )
 def test_shape(
-    case: str, kind: ResourceKind | None, client: ClientType, method: str, body: Any,
+    case: str, rules: MobileRules, client: ClientType, method: str, body: Any,
     expected: Any,
 ) -> None:
     original = dict(body) if isinstance(body, dict) else list(body)
-    assert shape(kind, client, method, body) == expected
+    assert shape(rules, client, method, body) == expected
     assert body == original  # the input is never modified
 
 

@@ -383,3 +383,31 @@ async def test_open_circuit_answers_fast(make_client, engine):
     print(f"\n503 while open, 300 sequential requests: median {statistics.median(samples):.2f} ms,"
           f" p99 {samples[296]:.2f} ms, max {samples[-1]:.2f} ms")
     assert isinstance(client.app[RELATED_BOOKS_KEY], RelatedBooks)
+
+
+def engine_calls(outcome: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(
+        "recommender_request_duration_seconds_count", {"outcome": outcome}) or 0.0
+
+
+async def test_engine_latency_is_observed_per_outcome_but_not_for_refused_calls(
+    make_client, engine, stub, tmp_path
+):
+    before = {o: engine_calls(o) for o in ("success", "timeout", "rejected")}
+    client = await make_client(engine.url)
+    assert (await client.get(RELATED.format("978-0321815736"))).status == 200
+    assert engine_calls("success") == before["success"] + 1
+
+    await engine.set_delay(int(TIMEOUT_S * 1000 * 3))
+    assert (await client.get(RELATED.format("978-0321815736"))).status == 504
+    assert engine_calls("timeout") == before["timeout"] + 1
+    assert (await client.get(RELATED.format("978-0321815736"))).status == 503  # open: refused
+    assert engine_calls("timeout") == before["timeout"] + 1
+    assert engine_calls("success") == before["success"] + 1
+
+    stub.status, stub.body = 404, b"{}"
+    stub_client = await make_client(stub.url, state_file=tmp_path / "stub-breaker.json")
+    assert (await stub_client.get(RELATED.format("x"))).status == 502
+    assert engine_calls("rejected") == before["rejected"] + 1

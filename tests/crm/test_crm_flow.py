@@ -18,7 +18,8 @@ from crm.mail import FileMailer, create_mailer
 from libcommon.db import Database
 from libcommon.events import build_customer_registered
 from libcommon.kafka import KafkaSettings, create_producer
-from libcommon.outbox import OutboxRelay, enqueue
+from libcommon.outbox.relay import OutboxRelay
+from libcommon.outbox.store import enqueue
 from tests.crm.helpers import assert_welcome, crm_settings, open_crm_db, running_crm
 from tests.fixtures.kafka import TansuBroker
 from tests.fixtures.mail import DEFAULT_SENDER, MotoSes, SmtpServer
@@ -226,9 +227,9 @@ async def test_smtp_outage_is_retried_without_committing(
                             smtp_security="none", smtp_timeout_s=1)
     smtp_server.stop()
     await publish(tansu_broker.bootstrap, topic, [good(1), good(2)])
-    failures = metric("crm_mail_failures_total", kind="transient")
+    failures = metric("crm_mail_failures_total", backend="smtp", kind="transient")
     async with running_crm(settings, create_mailer(settings)) as crm:
-        await eventually(lambda: metric("crm_mail_failures_total", kind="transient")
+        await eventually(lambda: metric("crm_mail_failures_total", backend="smtp", kind="transient")
                          >= failures + 3, timeout_s=10)
         assert crm._consumer is not None
         assert await crm._consumer.committed(TopicPartition(topic, 0)) is None

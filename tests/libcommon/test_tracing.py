@@ -10,17 +10,13 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from libcommon import logs, tracing
 from libcommon.db import connect
@@ -84,16 +80,8 @@ def test_setup_from_environment_exports_to_the_receiver(otlp_receiver: OtlpRecei
 
 
 @pytest.fixture
-def provider(otlp_receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch) -> Iterator[TracerProvider]:
-    """This process's provider, exporting synchronously to the receiver (the global one is
-    left alone: it can be set only once per process)."""
-    provider = TracerProvider(resource=Resource.create({"service.name": "unit"}))
-    provider.add_span_processor(SimpleSpanProcessor(
-        OTLPSpanExporter(endpoint=f"{otlp_receiver.endpoint}/v1/traces")))
-    monkeypatch.setattr(tracing, "_provider", provider)
-    monkeypatch.setattr(logs, "trace_ids_hook", tracing.current_trace_ids)
-    yield provider
-    provider.shutdown()
+def provider(otlp_provider: TracerProvider) -> TracerProvider:
+    return otlp_provider
 
 
 async def test_server_span_continues_the_client_trace_and_db_statements_are_children(

@@ -150,7 +150,7 @@ async def test_access_log_lines_are_batched_json(tmp_path: Path) -> None:
 
 
 def test_generated_request_ids_are_unique() -> None:
-    from libcommon.web import new_request_id
+    from libcommon.web.request_id import new_request_id
 
     ids = {new_request_id() for _ in range(10_000)}
     assert len(ids) == 10_000

@@ -14,7 +14,8 @@ import pytest
 from libcommon.db import Database
 from libcommon.events import build_customer_registered
 from libcommon.kafka import KafkaSettings, create_producer
-from libcommon.outbox import OutboxRelay, enqueue
+from libcommon.outbox.relay import OutboxRelay
+from libcommon.outbox.store import enqueue
 from tests.fixtures.kafka import TansuBroker
 from tests.outbox.helpers import customer, eventually, open_outbox_db, read_topic, unique
 

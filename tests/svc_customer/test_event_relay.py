@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 
 from libcommon.db import Database
-from libcommon.outbox import OutboxRelay
+from libcommon.outbox.relay import OutboxRelay
 from tests.svc_customer.conftest import Client, customer
 
 

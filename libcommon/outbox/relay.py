@@ -1,16 +1,8 @@
-"""Transactional outbox: events are written with the business row, relayed to Kafka later.
+"""The outbox relay: publishes pending rows to Kafka in id order and marks them sent.
 
-`enqueue(tx, ...)` inserts into the `outbox` table inside the caller's transaction, so the
-event exists exactly when the customer does. `OutboxRelay` publishes pending rows in id
-order and marks them sent. A broker outage only delays events: the relay retries with
-capped exponential backoff and never touches the request path.
-
-Several relays (replicas) may share a MySQL database: each claims rows with
-`SELECT ... FOR UPDATE SKIP LOCKED` by primary key (record locks only, no gap locks, so
-concurrent INSERTs of new events are never blocked). On SQLite one relay per database file
-is assumed; a rare double publish is harmless because consumers dedupe by event id.
-
-Delivery is at-least-once: a row is marked sent after the broker acknowledged it.
+A broker outage only delays events: the relay retries with capped exponential backoff and
+never touches the request path. Several relays (replicas) may share a MySQL database (see
+`store`). Delivery is at-least-once: a row is marked sent after the broker acknowledged it.
 """
 
 from __future__ import annotations
@@ -19,75 +11,26 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
-import orjson
-from aiohttp import web
-from prometheus_client import Counter, Gauge
-from pydantic import Field
-
 from libcommon.background import BackgroundWorker
-from libcommon.db import Database, Executor, Row
-from libcommon.kafka import KafkaSettings, create_producer
-from libcommon.web import add_ready_check
+from libcommon.clock import now_ms
+from libcommon.db import Database, Row
+from libcommon.kafka import create_producer
+from libcommon.outbox.metrics import (
+    BROKER_CONNECTED,
+    OLDEST_AGE,
+    PENDING,
+    PUBLISH_FAILURES,
+    PUBLISHED,
+)
+from libcommon.outbox.settings import OutboxSettings
+from libcommon.outbox.store import OutboxLag, OutboxStore, row_headers, row_key, row_payload
 
 log = logging.getLogger("libcommon.outbox")
 
-PENDING = Gauge("outbox_pending_events", "Outbox rows not yet acknowledged by the broker")
-OLDEST_AGE = Gauge(
-    "outbox_oldest_pending_age_seconds", "Age of the oldest unsent outbox row (0 when none)"
-)
-PUBLISHED = Counter("outbox_published_total", "Outbox rows published to Kafka")
-PUBLISH_FAILURES = Counter("outbox_publish_failures_total", "Failed relay passes (broker errors)")
-BROKER_CONNECTED = Gauge("outbox_broker_connected", "1 when the relay's producer is connected")
-
-_COLUMNS = "id, event_id, topic, msg_key, payload, headers, created_at_ms"
 _FAILURE_LOG_INTERVAL_S = 30.0
-
-
-class OutboxSettings(KafkaSettings):
-    """Relay tuning (environment names are the field names upper-cased)."""
-
-    outbox_poll_interval_s: float = Field(default=1.0, gt=0)
-    outbox_batch_size: int = Field(default=100, ge=1, le=10_000)
-    outbox_backoff_initial_s: float = Field(default=0.2, gt=0)
-    outbox_backoff_max_s: float = Field(default=5.0, gt=0)
-    # Sent rows are deleted after this long (0 keeps them forever).
-    outbox_retention_s: float = Field(default=7 * 24 * 3600, ge=0)
-    # /ready fails when the oldest unsent event is older than this (0: never fails, the
-    # service keeps accepting writes during a broker outage, which is the point).
-    outbox_ready_max_age_s: float = Field(default=0, ge=0)
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-async def enqueue(
-    tx: Executor,
-    *,
-    topic: str,
-    key: str | None,
-    payload: bytes,
-    headers: dict[str, str],
-    event_id: str,
-    created_at_ms: int | None = None,
-) -> None:
-    """Add one event to the outbox; call inside the transaction that writes the entity."""
-    await tx.execute(
-        "INSERT INTO outbox (event_id, topic, msg_key, payload, headers, created_at_ms)"
-        " VALUES (%s, %s, %s, %s, %s, %s)",
-        (
-            event_id,
-            topic,
-            key,
-            payload,
-            orjson.dumps(headers).decode(),
-            created_at_ms if created_at_ms is not None else now_ms(),
-        ),
-    )
 
 
 class Producer(Protocol):
@@ -108,29 +51,8 @@ class Producer(Protocol):
     ) -> Awaitable[Any]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxLag:
-    pending: int
-    oldest_age_s: float
-
-
 class PublishFailed(Exception):
     pass
-
-
-def _row_headers(row: Row) -> list[tuple[str, bytes]]:
-    raw = row["headers"]
-    try:
-        headers = orjson.loads(raw) if raw else {}
-    except orjson.JSONDecodeError:
-        log.error("outbox row %s has unreadable headers; publishing without them", row["id"])
-        headers = {}
-    return [(str(name), str(value).encode()) for name, value in headers.items()]
-
-
-def _row_payload(row: Row) -> bytes:
-    payload = row["payload"]
-    return payload.encode() if isinstance(payload, str) else bytes(payload)
 
 
 class OutboxRelay(BackgroundWorker):
@@ -151,7 +73,7 @@ class OutboxRelay(BackgroundWorker):
         clock_ms: Callable[[], int] = now_ms,
     ) -> None:
         super().__init__()
-        self._db = db
+        self._store = OutboxStore(db)
         self._producer_factory = producer_factory
         self._batch_size = batch_size
         self._poll_interval_s = poll_interval_s
@@ -195,14 +117,7 @@ class OutboxRelay(BackgroundWorker):
         await self._close_producer()
 
     async def lag(self) -> OutboxLag:
-        row = await self._db.fetch_one(
-            "SELECT COUNT(*) AS n, MIN(created_at_ms) AS oldest FROM outbox"
-            " WHERE sent_at_ms IS NULL"
-        )
-        pending = int(row["n"]) if row else 0
-        oldest = row["oldest"] if row else None
-        age = max(0.0, (self._clock_ms() - int(oldest)) / 1000) if oldest is not None else 0.0
-        return OutboxLag(pending=pending, oldest_age_s=age)
+        return await self._store.lag(self._clock_ms())
 
     async def ready_check(self) -> str:
         """For `add_ready_check`: "ok", or a reason when events wait longer than allowed."""
@@ -218,40 +133,11 @@ class OutboxRelay(BackgroundWorker):
     async def run_once(self) -> int:
         """Publish one batch of pending rows; returns how many were published."""
         producer = await self._ensure_producer()
-        if self._db.dialect == "mysql":
-            return await self._publish_locked(producer)
-        rows = await self._db.fetch_all(
-            f"SELECT {_COLUMNS} FROM outbox WHERE sent_at_ms IS NULL"  # noqa: S608 - constants
-            " ORDER BY id LIMIT %s",
-            (self._batch_size,),
-        )
-        sent_ids, error = await self._publish(producer, rows)
-        await self._mark_sent(self._db, sent_ids)
-        if error is not None:
-            raise PublishFailed(error) from error
-        return len(sent_ids)
-
-    async def _publish_locked(self, producer: Producer) -> int:
-        # A plain read first, then lock exactly those rows by primary key: a locking range
-        # scan on (sent_at_ms, id) would gap-lock where new events are inserted.
-        candidates = await self._db.fetch_all(
-            "SELECT id FROM outbox WHERE sent_at_ms IS NULL ORDER BY id LIMIT %s",
-            (self._batch_size,),
-        )
-        if not candidates:
-            return 0
-        ids = [row["id"] for row in candidates]
-        marks = ", ".join(["%s"] * len(ids))
-        error: BaseException | None = None
-        async with self._db.transaction() as tx:
-            rows = await tx.fetch_all(
-                f"SELECT {_COLUMNS} FROM outbox FORCE INDEX (PRIMARY)"  # noqa: S608 - constants
-                f" WHERE id IN ({marks})"
-                " AND sent_at_ms IS NULL ORDER BY id FOR UPDATE SKIP LOCKED",
-                ids,
-            )
+        async with self._store.claim(self._batch_size) as (rows, executor):
             sent_ids, error = await self._publish(producer, rows)
-            await self._mark_sent(tx, sent_ids)
+            if sent_ids:
+                await self._store.mark_sent(executor, sent_ids, self._clock_ms())
+                PUBLISHED.inc(len(sent_ids))
         if error is not None:
             raise PublishFailed(error) from error
         return len(sent_ids)
@@ -269,9 +155,9 @@ class OutboxRelay(BackgroundWorker):
                     try:
                         future = await producer.send(
                             row["topic"],
-                            value=_row_payload(row),
-                            key=row["msg_key"].encode() if row["msg_key"] is not None else None,
-                            headers=_row_headers(row),
+                            value=row_payload(row),
+                            key=row_key(row),
+                            headers=row_headers(row),
                         )
                     except Exception as exc:
                         error = exc
@@ -287,16 +173,6 @@ class OutboxRelay(BackgroundWorker):
         except TimeoutError as exc:
             error = error or exc
         return sent_ids, error
-
-    async def _mark_sent(self, executor: Executor, ids: list[int]) -> None:
-        if not ids:
-            return
-        marks = ", ".join(["%s"] * len(ids))
-        await executor.execute(
-            f"UPDATE outbox SET sent_at_ms = %s WHERE id IN ({marks})",  # noqa: S608 - placeholders
-            (self._clock_ms(), *ids),
-        )
-        PUBLISHED.inc(len(ids))
 
     async def _ensure_producer(self) -> Producer:
         if self._producer is None:
@@ -325,21 +201,7 @@ class OutboxRelay(BackgroundWorker):
         if self._retention_s <= 0 or time.monotonic() - self._last_cleanup < 3600:
             return
         self._last_cleanup = time.monotonic()
-        cutoff = self._clock_ms() - int(self._retention_s * 1000)
-        while True:
-            # Ids first, then delete by primary key: no range locks next to new inserts.
-            rows = await self._db.fetch_all(
-                "SELECT id FROM outbox WHERE sent_at_ms IS NOT NULL AND sent_at_ms < %s"
-                " ORDER BY id LIMIT 1000",
-                (cutoff,),
-            )
-            if not rows:
-                return
-            ids = [row["id"] for row in rows]
-            marks = ", ".join(["%s"] * len(ids))
-            await self._db.execute(
-                f"DELETE FROM outbox WHERE id IN ({marks})", ids  # noqa: S608 - placeholders
-            )
+        await self._store.delete_sent_before(self._clock_ms() - int(self._retention_s * 1000))
 
     async def _update_gauges(self) -> None:
         lag = await self.lag()
@@ -393,28 +255,3 @@ class OutboxRelay(BackgroundWorker):
                 continue
             if published < self._batch_size:
                 await self._sleep(self._poll_interval_s, wake_on_notify=True)
-
-
-OUTBOX_RELAY_KEY = web.AppKey("outbox_relay", OutboxRelay)
-
-
-def outbox_relay_ctx(
-    settings: OutboxSettings,
-    db_key: web.AppKey[Database],
-    *,
-    client_id: str,
-) -> Callable[[web.Application], AsyncIterator[None]]:
-    """A cleanup context (after the database's) that runs a relay, stored under
-    `OUTBOX_RELAY_KEY`, and registers its ready check as "outbox"."""
-
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        relay = OutboxRelay.from_settings(app[db_key], settings, client_id=client_id)
-        app[OUTBOX_RELAY_KEY] = relay
-        add_ready_check(app, "outbox", relay.ready_check)
-        await relay.start()
-        try:
-            yield
-        finally:
-            await relay.stop()
-
-    return ctx

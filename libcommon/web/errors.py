@@ -1,0 +1,80 @@
+"""Every error leaves as `{"message": ...}`: exceptions from handlers, and aiohttp's own
+protocol-level errors (installed explicitly by the app factory)."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
+
+from libcommon.db import DatabaseUnavailable
+from libcommon.errors import ApiError
+from libcommon.jsonio import dumps, json_response
+
+log = logging.getLogger("libcommon.web")
+
+STATUS_MESSAGES = {
+    400: "Bad request.",
+    401: "Unauthorized.",
+    403: "Forbidden.",
+    404: "Not found.",
+    405: "Method not allowed.",
+    408: "Request timeout.",
+    413: "Request body too large.",
+    415: "Unsupported media type.",
+}
+
+
+def error_response(request: web.Request, exc: Exception) -> web.Response:
+    """Every error leaves as `{"message": ...}`; nothing internal is ever shown."""
+    if isinstance(exc, ApiError):
+        return json_response(exc.body(), status=exc.status, headers=exc.headers)
+    if isinstance(exc, web.HTTPException):
+        if exc.status < 400:
+            raise exc  # redirects are aiohttp's to send
+        message = STATUS_MESSAGES.get(exc.status, exc.reason or "Error.")
+        if exc.status == 405:
+            message = f"Method {request.method} is not allowed on {request.path}."
+        elif exc.status == 404:
+            message = f"No route for {request.path}."
+        headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+        return json_response({"message": message}, status=exc.status, headers=headers)
+    if isinstance(exc, DatabaseUnavailable):
+        log.warning("database unavailable", exc_info=exc)
+        return json_response({"message": "Database unavailable, try again later."}, status=503)
+    log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+    return json_response({"message": "Internal server error."}, status=500)
+
+
+def install_json_protocol_errors() -> None:
+    """aiohttp answers HTTP-level parse errors (bad request line, oversized header) from its
+    protocol layer, before any middleware, in text/plain and echoing the offending bytes.
+    Give those the contract's JSON error body too (a generic message: no input echoed).
+
+    aiohttp offers no hook for this, so `RequestHandler.handle_error` is wrapped, once per
+    process (idempotent); `create_base_app` calls it, nothing does at import time.
+    """
+    original = RequestHandler.handle_error
+    if getattr(original, "_bookstore_json", False):
+        return
+
+    def handle_error(
+        self: RequestHandler,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        original(self, request, status, exc, message)  # logs, and raises if already sending
+        text = "Malformed HTTP request." if status == 400 else STATUS_MESSAGES.get(
+            status, "Internal server error." if status >= 500 else "Bad request."
+        )
+        response = web.Response(status=status, body=dumps({"message": text}),
+                                content_type="application/json")
+        response.force_close()
+        return response
+
+    handle_error._bookstore_json = True  # type: ignore[attr-defined]
+    RequestHandler.handle_error = handle_error  # type: ignore[method-assign]

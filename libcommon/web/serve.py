@@ -1,0 +1,67 @@
+"""Running a service: one process, or WORKERS processes sharing the port (SO_REUSEPORT)."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from libcommon.logs import setup_logging
+from libcommon.settings import ServiceSettings
+
+log = logging.getLogger("libcommon.web")
+
+AppFactory = Callable[[Any], web.Application | Awaitable[web.Application]]
+
+
+def _serve(create_app: AppFactory, settings: ServiceSettings, name: str, reuse_port: bool) -> None:
+    # A spawned worker starts with nothing configured: logging is set up in every process.
+    setup_logging(name, settings.log_level, settings.log_format)
+    log.info("serving %s on %s:%d", name, settings.host, settings.port)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is a dependency; Windows has none
+        pass
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        shutdown_timeout=settings.shutdown_timeout_s,
+        access_log=None,
+        print=None,
+        reuse_port=reuse_port,
+        handle_signals=True,
+    )
+
+
+def run_service(create_app: AppFactory, settings: ServiceSettings, *, name: str) -> None:
+    """Serve the app; with WORKERS > 1, that many processes share the port (SO_REUSEPORT)."""
+    if settings.workers == 1:
+        _serve(create_app, settings, name, reuse_port=False)
+        return
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=_serve, args=(create_app, settings, name, True), daemon=False)
+        for _ in range(settings.workers)
+    ]
+    for worker in workers:
+        worker.start()
+
+    def forward(_signum: int, _frame: object) -> None:
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()  # SIGTERM: each worker drains its in-flight requests
+
+    signal.signal(signal.SIGTERM, forward)
+    try:
+        for worker in workers:
+            worker.join()
+    except KeyboardInterrupt:
+        for worker in workers:
+            worker.join()
