@@ -41,6 +41,9 @@ async def open_database(package: str, settings: DatabaseSettings) -> Database:
         writer, reader, name=package, max_lag_s=settings.read_max_lag_s,
         interval_s=settings.db_health_interval_s,
         probe_timeout_s=min(settings.db_connect_timeout_s, 2.0),
+        # "Within DB_CONNECT_TIMEOUT_S, never a hang": also for a server that accepts the
+        # connection but does not answer. Our statements take milliseconds.
+        statement_timeout_s=settings.db_connect_timeout_s,
     )
     try:
         await routed.start()
@@ -78,14 +81,46 @@ def database_ctx(
 
 
 def add_routed_ready_checks(app: web.Application, db: RoutedDatabase) -> None:
-    """`database`: ok while either server serves reads (writer down: ready, reads from the
-    reader, writes 503); `database_writer`/`database_reader`: each one's state."""
-    writer_state: dict[str, str] = {}
+    """`database` (required): ok while the writer or the reader answers, so the service stays
+    ready serving reads while only the writer is down. `database_writer` and
+    `database_reader` (reported, not required) say what each is doing."""
+    readiness = _RoutedReadiness(db)
 
     async def database() -> str:
-        writer_state["last"] = await db.writer_status()
-        if writer_state["last"] == "ok" or db.reader_up:
+        writer, reader = await readiness.snapshot()
+        if writer == "ok" or db.reader_up:
             return "ok"
-        return f"writer {writer_state['last']}; reader {db.reader_status()}"
+        return f"writer {writer}; reader {reader}"
+
+    async def database_writer() -> str:
+        return (await readiness.snapshot())[0]
+
+    async def database_reader() -> str:
+        return (await readiness.snapshot())[1]
 
     add_ready_check(app, "database", database)
+    add_ready_check(app, "database_writer", database_writer, required=False)
+    add_ready_check(app, "database_reader", database_reader, required=False)
+
+
+class _RoutedReadiness:
+    """One writer ping per /ready, however many checks (and concurrent probes) ask."""
+
+    def __init__(self, db: RoutedDatabase) -> None:
+        self._db = db
+        self._pending: asyncio.Future[tuple[str, str]] | None = None
+
+    async def _probe(self) -> tuple[str, str]:
+        writer = await self._db.writer_status()
+        return writer, self._db.reader_status()
+
+    async def snapshot(self) -> tuple[str, str]:
+        if self._pending is None:
+            pending = asyncio.ensure_future(self._probe())
+            self._pending = pending
+            pending.add_done_callback(self._forget)
+        # Shielded: one check timing out must not cancel the probe the others wait for.
+        return await asyncio.shield(self._pending)
+
+    def _forget(self, _future: asyncio.Future[tuple[str, str]]) -> None:
+        self._pending = None

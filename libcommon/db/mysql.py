@@ -188,6 +188,8 @@ class MysqlDatabase:
                 raise _translate(exc) from exc
             try:
                 yield _ConnectionExecutor(conn)
+            except asyncio.CancelledError:
+                raise  # below: no ROLLBACK round trip to a server that may not answer
             except BaseException:
                 try:
                     await conn.rollback()
@@ -199,6 +201,11 @@ class MysqlDatabase:
             except Exception as exc:
                 conn.close()
                 raise _translate(exc) from exc
+        except asyncio.CancelledError:
+            # Cancelled (a timeout) mid-transaction: closing the connection makes the server
+            # roll back, and keeps a connection in an unknown state out of the pool.
+            conn.close()
+            raise
         finally:
             self._pool.release(conn)
 

@@ -54,6 +54,10 @@ class WriterDown(DatabaseUnavailable):
     """The writer is known to be unreachable; the statement was not sent."""
 
 
+class NoAnswer(DatabaseUnavailable):
+    """The server did not answer within the statement deadline (frozen, partitioned)."""
+
+
 class RoutedDatabase:
     """See the module docstring. `writer` and `reader` are opened adapters it takes over."""
 
@@ -68,6 +72,7 @@ class RoutedDatabase:
         max_lag_s: float,
         interval_s: float,
         probe_timeout_s: float,
+        statement_timeout_s: float,
     ) -> None:
         self._writer = writer
         self._reader = reader
@@ -76,6 +81,7 @@ class RoutedDatabase:
         self.max_lag_s = max_lag_s
         self.interval_s = interval_s
         self.probe_timeout_s = probe_timeout_s
+        self.statement_timeout_s = statement_timeout_s
         self.retry_after_s = max(1, math.ceil(interval_s))
         self.writer_up = True
         self.writer_down_since: float | None = None
@@ -119,6 +125,15 @@ class RoutedDatabase:
             await self._writer.close()
 
     # -- routing rules ------------------------------------------------------------------------
+    async def _bounded(self, call: Call[T], db: Executor) -> T:
+        """A server that accepts connections but never answers (frozen, partitioned) would
+        hold the request forever: no statement waits longer than the deadline."""
+        try:
+            async with asyncio.timeout(self.statement_timeout_s):
+                return await call(db)
+        except TimeoutError as exc:
+            raise NoAnswer(f"no answer within {self.statement_timeout_s:g} s") from exc
+
     def lists_on_reader(self) -> bool:
         if not self.reader_up:
             return False
@@ -130,7 +145,7 @@ class RoutedDatabase:
         if not self.writer_up:
             raise self._writer_down_error()
         try:
-            result = await call(self._writer)
+            result = await self._bounded(call, self._writer)
         except DatabaseUnavailable as exc:
             self._writer_failed(exc)
             exc.retry_after_s = self.retry_after_s
@@ -143,7 +158,7 @@ class RoutedDatabase:
         if not self.reader_up:
             raise self._writer_down_error()
         try:
-            result = await call(self._reader)
+            result = await self._bounded(call, self._reader)
         except DatabaseUnavailable as exc:
             self._reader_failed(exc)
             exc.retry_after_s = self.retry_after_s
@@ -155,7 +170,7 @@ class RoutedDatabase:
     async def _point(self, call: Call[T]) -> T:
         if self.writer_up:
             try:
-                result = await call(self._writer)
+                result = await self._bounded(call, self._writer)
             except DatabaseUnavailable as exc:
                 self._writer_failed(exc)
                 if not self.reader_up:
@@ -169,7 +184,7 @@ class RoutedDatabase:
     async def _list(self, call: Call[T]) -> T:
         if self.lists_on_reader():
             try:
-                result = await call(self._reader)
+                result = await self._bounded(call, self._reader)
             except DatabaseUnavailable as exc:
                 self._reader_failed(exc)
                 if not self.writer_up:
@@ -183,7 +198,7 @@ class RoutedDatabase:
             reason = "reader_down" if not self.reader_up else "lag"
         if self.writer_up:
             try:
-                result = await call(self._writer)
+                result = await self._bounded(call, self._writer)
             except DatabaseUnavailable as exc:
                 self._writer_failed(exc)
                 if not self.reader_up:
@@ -210,8 +225,15 @@ class RoutedDatabase:
         if not self.writer_up:
             raise self._writer_down_error()
         try:
-            async with self._writer.transaction() as tx:
-                yield tx
+            async with asyncio.timeout(self.statement_timeout_s):
+                async with self._writer.transaction() as tx:
+                    yield tx
+        except TimeoutError as exc:
+            error = NoAnswer(f"no answer within {self.statement_timeout_s:g} s")
+            error.__cause__ = exc
+            self._writer_failed(error)
+            error.retry_after_s = self.retry_after_s
+            raise error from exc
         except DatabaseUnavailable as exc:
             self._writer_failed(exc)
             exc.retry_after_s = self.retry_after_s
@@ -325,6 +347,9 @@ class RoutedDatabase:
         """From the last background sample."""
         if not self.reader_up:
             return "unavailable: lists are served by the writer"
+        if not self.writer_up:
+            lag = "unknown" if self.lag_s is None else f"{self.lag_s:g} s"
+            return f"serving every read while the writer is down (lag {lag})"
         if self.lag_s is None:
             why = self.lag_problem or "replication stopped"
             return f"lag unknown ({why}): lists are served by the writer"

@@ -21,7 +21,12 @@ from libcommon.settings import ServiceSettings
 from libcommon.web.errors import install_json_protocol_errors
 from libcommon.web.middleware import make_core_middleware
 from libcommon.web.openapi import load_openapi, openapi_handler
-from libcommon.web.ready import READY_CHECKS_KEY, ready_handler, status_handler
+from libcommon.web.ready import (
+    READY_CHECKS_KEY,
+    READY_INFORMATIONAL_KEY,
+    ready_handler,
+    status_handler,
+)
 
 SETTINGS_KEY = web.AppKey("settings", ServiceSettings)
 SERVICE_NAME_KEY = web.AppKey("service_name", str)
@@ -47,6 +52,7 @@ def create_base_app(
     app[BODY_TIMEOUT_KEY] = settings.body_timeout_s
     app[SERVICE_NAME_KEY] = name
     app[READY_CHECKS_KEY] = {}
+    app[READY_INFORMATIONAL_KEY] = set()
     if access is not None:
         flush_access_log = access
 

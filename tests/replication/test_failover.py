@@ -133,7 +133,12 @@ async def test_writer_down_reads_from_reader_writes_503_then_recovers(
     assert max(a.seconds for a in outage) < CONNECT_TIMEOUT_S
     ready = [a for a in outage if a.kind == "ready"]
     assert {a.status for a in ready} == {200}, "ready while only the writer is down"
-    assert all(a.body["checks"]["database"] == "ok" for a in ready)
+    for answer in ready:
+        checks = answer.body["checks"]
+        assert checks["database"] == "ok"
+        assert checks["database_writer"].startswith("unavailable"), checks
+        assert checks["database_reader"].startswith("serving every read"), checks
+    assert all(a.retry_after == "1" for a in outage if a.status == 503)
     # Writes resume without a restart of the service.
     assert recovered_s is not None and recovered_s < 5
     assert {a.status for a in after if a.kind == "create"} == {201}
@@ -145,6 +150,39 @@ async def test_writer_down_reads_from_reader_writes_503_then_recovers(
     assert created <= stored
     refused = {f"new-outage-{i}" for i in range(n)}
     assert not (refused & stored)
+
+
+async def test_a_frozen_writer_holds_no_request_longer_than_the_connect_timeout(
+    aiohttp_client: Any, replicated_database: tuple[str, str], tmp_path: Path,
+    replication_pair: ReplicationPair,
+) -> None:
+    """SIGSTOP: connections are accepted, nothing answers (a network partition looks alike)."""
+    settings = _book_settings(replicated_database, tmp_path,
+                              db_connect_timeout_s=CONNECT_TIMEOUT_S)
+    client: Client = await aiohttp_client(create_book_app(settings))
+    db = routed(client)
+    for n in range(3):
+        assert (await client.post("/books", json=book(f"seed-{n}", title="seed"))).status == 201
+    replication_pair.wait_caught_up()
+    await eventually(db.lists_on_reader)
+    answers: list[Answer] = []
+    replication_pair.primary.freeze()
+    try:
+        for n in range(4):
+            answers += await _round(client, "frozen", n)
+    finally:
+        replication_pair.primary.thaw()
+    print("\nFROZEN WRITER FIGURES " + json.dumps(_summary(answers), indent=1))
+    # The first statements wait out the deadline and find the writer down; then none waits.
+    assert max(a.seconds for a in answers) < CONNECT_TIMEOUT_S + 0.5
+    assert {a.status for a in answers if a.kind in ("point", "list", "search", "ready")} == {200}
+    writes = [a for a in answers if a.kind in ("create", "update")]
+    assert {a.status for a in writes} == {503}
+    assert all(a.retry_after == "1" for a in writes)
+    later = [a for a in answers if a.kind == "create" and a.phase == "frozen"][1:]
+    assert max(a.seconds for a in later) < 0.5, "known down: refused at once"
+    await eventually(lambda: db.writer_up, timeout_s=5)
+    assert (await client.post("/books", json=book("after-thaw"))).status == 201
 
 
 async def test_reader_dying_costs_no_failed_request(

@@ -19,7 +19,7 @@ from prometheus_client import REGISTRY
 
 from libcommon.db.routing import RoutedDatabase
 from libcommon.dbapp import DB_KEY
-from libcommon.web import SETTINGS_KEY
+from libcommon.web.app import SETTINGS_KEY
 from svc_book.app import create_app as create_book_app
 from svc_book.settings import Settings as BookSettings
 from svc_customer.app import create_app as create_customer_app
