@@ -58,7 +58,8 @@ CONSUMED = Counter(
     "crm_events_consumed_total",
     "Records handled to the end (sent, duplicate, dead-lettered, ignored)", ["outcome"],
 )
-CONNECTED = Gauge("crm_kafka_connected", "1 while the consumer is connected to the broker")
+CONNECTED = Gauge("crm_kafka_connected", "1 while the consumer is connected to the broker",
+                  multiprocess_mode="livemin")
 
 HEADER_DLT_REASON = "dlt-reason"
 HEADER_DLT_CODE = "dlt-code"

@@ -1,11 +1,29 @@
-"""Prometheus request metrics (prometheus-client) and the /metrics handler."""
+"""Prometheus request metrics (prometheus-client) and the /metrics handler.
+
+With WORKERS > 1 the processes share one port, so a scrape reaches one of them at random: the
+supervisor (libcommon.web.serve) then sets PROMETHEUS_MULTIPROC_DIR before starting the workers,
+every worker writes its samples there, and /metrics adds up all of them (prometheus-client's
+multiprocess mode). Gauges say how to combine processes (`multiprocess_mode`); it is ignored
+with one process.
+"""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 REQUESTS = Counter(
     "http_requests_total", "HTTP requests served", ["service", "method", "route", "status"]
@@ -24,9 +42,14 @@ DB_QUERIES = Counter(
     ["database", "pool", "kind"],
 )
 DB_REPLICA_LAG = Gauge(
-    "db_replica_lag_seconds", "Reader replication lag as last sampled (NaN: unknown)", ["database"]
+    "db_replica_lag_seconds",
+    "Reader replication lag as last sampled (+Inf: unknown, replication stopped or reader down)",
+    ["database"], multiprocess_mode="livemax",
 )
-DB_POOL_UP = Gauge("db_pool_up", "1 while the pool's server answers, else 0", ["database", "pool"])
+DB_POOL_UP = Gauge(
+    "db_pool_up", "1 while the pool's server answers, else 0 (any worker seeing it down: 0)",
+    ["database", "pool"], multiprocess_mode="livemin",
+)
 DB_FALLBACKS = Counter(
     "db_read_fallbacks_total",
     "Reads served by the other pool: lists on the writer (reason lag or reader_down), reads on "
@@ -59,8 +82,17 @@ class RequestMetrics:
         children[1].observe(seconds)
 
 
+def render_metrics() -> bytes:
+    """This process's metrics, or every worker's added up in multiprocess mode."""
+    if os.environ.get(MULTIPROC_DIR_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+    return generate_latest()
+
+
 async def metrics_handler(request: web.Request) -> web.Response:
-    body = generate_latest()
+    body = render_metrics()
     response = web.Response(body=body)
     # CONTENT_TYPE_LATEST carries a charset; aiohttp wants it set as a raw header.
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST

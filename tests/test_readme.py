@@ -46,13 +46,18 @@ def readme_paths() -> list[str]:
     found = []
     for token in re.findall(r"`([^`\s]+)`", README):
         token = token.rstrip(",.;:")
-        if ("://" in token or token.startswith(("-", "$", "<", "/", "...", "../")) or "*" in token
+        if ("://" in token or token.startswith(("-", "$", "<", "/", "...")) or "*" in token
                 or "=" in token):
             continue
         looks_like_path = "/" in token or re.search(r"\.(py|sh|md|ya?ml|lock|json|toml|in)$", token)
         if looks_like_path and not any(token.startswith(p) for p in RUNTIME_PATHS):
             found.append(token)
     return sorted(set(found))
+
+
+def test_the_readme_points_only_inside_the_repository() -> None:
+    """A new user has the repository, not its neighbours (the contract lives in docs/API.md)."""
+    assert re.findall(r"(?<!\.)\.\./\w", README) == []
 
 
 @pytest.mark.parametrize("path", readme_paths())

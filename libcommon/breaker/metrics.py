@@ -7,6 +7,7 @@ from prometheus_client import Counter, Gauge
 BREAKER_STATE = Gauge(
     "circuit_breaker_state", "1 for the circuit's current state, 0 for the others",
     ["name", "state"],
+    multiprocess_mode="livemax",
 )
 BREAKER_CALLS = Counter(
     "circuit_breaker_calls_total",

@@ -103,7 +103,7 @@ class RoutedDatabase:
         self._up_gauges = {
             pool: metrics.DB_POOL_UP.labels(name, pool) for pool in ("writer", "reader")
         }
-        self._lag_gauge.set(math.nan)
+        self._lag_gauge.set(math.inf)
         self._up_gauges["writer"].set(1)
         self._up_gauges["reader"].set(0)
 
@@ -269,7 +269,7 @@ class RoutedDatabase:
         self.reader_up = False
         self.lag_s = None
         self._up_gauges["reader"].set(0)
-        self._lag_gauge.set(math.nan)
+        self._lag_gauge.set(math.inf)
 
     async def _sample_reader(self) -> None:
         try:
@@ -298,7 +298,7 @@ class RoutedDatabase:
         self.reader_up = up
         self.lag_s = lag
         self._up_gauges["reader"].set(1 if up else 0)
-        self._lag_gauge.set(math.nan if lag is None else lag)
+        self._lag_gauge.set(math.inf if lag is None else lag)
 
     async def _probe_writer(self) -> None:
         if self.writer_up:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import shutil
 import signal
+import tempfile
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from libcommon.logs import setup_logging
+from libcommon.metrics import MULTIPROC_DIR_ENV
 from libcommon.settings import ServiceSettings
 
 log = logging.getLogger("libcommon.web")
@@ -45,6 +49,7 @@ def run_service(create_app: AppFactory, settings: ServiceSettings, *, name: str)
     if settings.workers == 1:
         _serve(create_app, settings, name, reuse_port=False)
         return
+    metrics_dir, owned = _multiprocess_metrics_dir()
     context = multiprocessing.get_context("spawn")
     workers = [
         context.Process(target=_serve, args=(create_app, settings, name, True), daemon=False)
@@ -65,3 +70,22 @@ def run_service(create_app: AppFactory, settings: ServiceSettings, *, name: str)
     except KeyboardInterrupt:
         for worker in workers:
             worker.join()
+    finally:
+        if owned:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _multiprocess_metrics_dir() -> tuple[str, bool]:
+    """The directory the workers' metrics live in (set in the environment the spawned workers
+    inherit), emptied first: samples of an earlier run would be added to this one's.
+    Returns (path, whether we created it and so remove it at the end)."""
+    configured = os.environ.get(MULTIPROC_DIR_ENV)
+    if configured:
+        os.makedirs(configured, exist_ok=True)
+        for entry in os.scandir(configured):
+            if entry.name.endswith(".db"):
+                os.unlink(entry.path)
+        return configured, False
+    path = tempfile.mkdtemp(prefix="bookstore-metrics-")
+    os.environ[MULTIPROC_DIR_ENV] = path
+    return path, True
