@@ -208,7 +208,7 @@ async def test_reader_dying_costs_no_failed_request(
         return statuses
 
     load = asyncio.create_task(lists(300))
-    await asyncio.sleep(0.05)
+    await eventually(lambda: queries("reader", "list") >= on_reader + 5)
     await asyncio.to_thread(replication_pair.kill_replica)
     statuses = await load
     assert set(statuses) == {200}
