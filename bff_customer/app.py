@@ -22,4 +22,7 @@ def create_app(settings: Settings) -> web.Application:
         upstream=Upstream.from_settings("Customer", settings.customer_service_url, settings),
         upstream_key=UPSTREAM_KEY,
         routes=ROUTES,
+        # Each sign-up costs an e-mail: its own budget (RATE_LIMIT_SIGNUPS).
+        signup_routes=[("POST", "/customers")],
+        no_store=True,
     )

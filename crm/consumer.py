@@ -61,6 +61,11 @@ CONSUMED = Counter(
 CONNECTED = Gauge("crm_kafka_connected", "1 while the consumer is connected to the broker",
                   multiprocess_mode="livemin")
 
+# Every outcome exported from the start at 0: a series born at 1 would hide its first
+# increase from rate()/increase() (and the alerts built on them).
+for _outcome in ("sent", "duplicate", "dead-lettered", "ignored"):
+    CONSUMED.labels(_outcome)
+
 HEADER_DLT_REASON = "dlt-reason"
 HEADER_DLT_CODE = "dlt-code"
 HEADER_DLT_SOURCE_TOPIC = "dlt-source-topic"
@@ -89,6 +94,9 @@ class CrmConsumer(BackgroundWorker):
         self.settings = settings
         self.mailer = mailer
         self.processed = ProcessedEvents(db)
+        MAILS_SENT.labels(mailer.name)
+        for kind in ("transient", "permanent"):
+            MAIL_FAILURES.labels(mailer.name, kind)
         self.topic = settings.kafka_customer_topic
         self.dead_letter_topic = settings.dead_letter_topic()
         self._consumer_factory = consumer_factory or self._default_consumer

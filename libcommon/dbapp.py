@@ -10,8 +10,10 @@ from aiohttp import web
 
 from libcommon.db import Database, connect
 from libcommon.db.routing import ReaderMisconfigured, RoutedDatabase
+from libcommon.db.traced import TracedDatabase
 from libcommon.migrate import migrate_sync
 from libcommon.settings import DatabaseSettings
+from libcommon.tracing import is_active
 from libcommon.web import add_ready_check
 
 DB_KEY = web.AppKey("db", Database)  # type: ignore[type-abstract]
@@ -67,7 +69,8 @@ def database_ctx(
             # Like a bad setting: one line naming it, and the service does not start.
             print(f"configuration error: {exc}", file=sys.stderr, flush=True)
             raise SystemExit(2) from None
-        app[DB_KEY] = db
+        # With tracing on, every statement inside a trace is a span (libcommon/db/traced.py).
+        app[DB_KEY] = TracedDatabase(db, namespace=package) if is_active() else db
         if isinstance(db, RoutedDatabase):
             add_routed_ready_checks(app, db)
         else:

@@ -117,22 +117,32 @@ def new_event_id() -> str:
     return str(uuid.uuid4())
 
 
+def customer_registered_record(
+    customer_id: int, value: bytes, *, event_id: str | None = None
+) -> EventRecord:
+    """The record for a just-created customer whose JSON `value` the producer rendered and
+    validated already (svc_customer: the 201 body, the same bytes). Consumers check it with
+    `parse_customer_registered`; nothing is validated twice on the way in."""
+    event_id = event_id or new_event_id()
+    return EventRecord(
+        event_id=event_id,
+        key=str(customer_id),
+        value=value,
+        headers={HEADER_EVENT_ID: event_id, HEADER_EVENT_TYPE: EVENT_TYPE_CUSTOMER_REGISTERED},
+    )
+
+
 def build_customer_registered(
     customer: Mapping[str, Any] | CustomerRegistered, *, event_id: str | None = None
 ) -> EventRecord:
-    """The record for a just-created customer (the 201 body as a dict, or the model)."""
+    """The record for a customer given as a dict or the model, validated against the schema
+    (producers other than svc_customer, and tests)."""
     model = (
         customer
         if isinstance(customer, CustomerRegistered)
         else CustomerRegistered.model_validate(dict(customer))
     )
-    event_id = event_id or new_event_id()
-    return EventRecord(
-        event_id=event_id,
-        key=str(model.id),
-        value=model.to_json(),
-        headers={HEADER_EVENT_ID: event_id, HEADER_EVENT_TYPE: EVENT_TYPE_CUSTOMER_REGISTERED},
-    )
+    return customer_registered_record(model.id, model.to_json(), event_id=event_id)
 
 
 def _header(headers: Sequence[tuple[str, bytes | None]], name: str) -> str | None:

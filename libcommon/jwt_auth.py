@@ -8,14 +8,21 @@ why in words, never echoing the token.
 pyjwt checks the structure, the algorithm and the signature; the claims are checked here,
 with one clock and the same code whether or not signatures are verified (pyjwt 2.x accepts
 a string `exp` such as "1795496540", which the contract forbids).
+
+Key rotation: `JWT_SECRET` holds one key or several, comma-separated (`new,old`); an entry
+may name its key id (`2026-12:new,2026-11:old`). A token whose header `kid` names a configured
+key is checked against that key only; any other token against each key in turn. The first
+key is the one tools sign with (`signing_key`). See docs/KEY_ROTATION.md.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
@@ -40,6 +47,8 @@ CLAIMS_KEY = web.RequestKey("jwt_claims", dict[str, Any])
 
 _CHALLENGE_MISSING = {"WWW-Authenticate": "Bearer"}
 _CHALLENGE_INVALID = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+# A key id: what may precede the first ':' of a JWT_SECRET entry.
+_KID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # Verified tokens are remembered (signature checks are deterministic); time claims are
 # still checked on every request. Bounded so a flood of distinct tokens cannot grow it.
 _CACHE_MAX_ENTRIES = 4096
@@ -60,9 +69,7 @@ class JwtSettings(BaseSettings):
     @classmethod
     def _secret_strong_enough(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
-            weakness = secret_weakness(value.get_secret_value())
-            if weakness:
-                raise ValueError(weakness)
+            parse_keys(value.get_secret_value())  # each key strong enough; never shows a key
         return value
 
     @field_validator("jwt_allowed_subjects")
@@ -97,6 +104,44 @@ def parse_subjects(value: str) -> frozenset[str]:
     return frozenset(name.strip() for name in value.split(",") if name.strip())
 
 
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    kid: str | None
+    key: bytes = field(repr=False)
+
+
+def parse_keys(spec: str) -> tuple[SigningKey, ...]:
+    """`JWT_SECRET` -> keys, in order. A single key is taken as it is (it may hold `:`; a
+    `,` always separates keys). In a list, `kid:key` names a key id (letters,
+    digits, `.`, `_`, `-`). A ValueError names what is wrong, never a key."""
+    entries = [entry.strip() for entry in spec.split(",")]
+    if len(entries) == 1:
+        entries = [spec]  # one key: literal, surrounding spaces included, as before
+    elif not all(entries):
+        raise ValueError("has an empty entry between commas")
+    keys: list[SigningKey] = []
+    for position, entry in enumerate(entries, start=1):
+        kid: str | None = None
+        prefix, colon, rest = entry.partition(":")
+        if len(entries) > 1 and colon and _KID.fullmatch(prefix):
+            kid, entry = prefix, rest
+        weakness = secret_weakness(entry)
+        if weakness:
+            raise ValueError(f"key {position} {weakness}" if len(entries) > 1 else weakness)
+        keys.append(SigningKey(kid, entry.encode()))
+    kids = [key.kid for key in keys if key.kid is not None]
+    if len(kids) != len(set(kids)):
+        raise ValueError("names the same key id twice")
+    if len({key.key for key in keys}) != len(keys):
+        raise ValueError("holds the same key twice")
+    return tuple(keys)
+
+
+def signing_key(spec: str) -> SigningKey:
+    """The key new tokens are signed with: the first of `JWT_SECRET`."""
+    return parse_keys(spec)[0]
+
+
 class TokenRejected(Exception):
     """The token is not acceptable; `str(exc)` is the reason shown to the client."""
 
@@ -122,11 +167,11 @@ class JwtVerifier:
         verify_signature: bool = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if verify_signature:
-            weakness = "is required" if secret is None else secret_weakness(secret)
-            if weakness:
-                raise ValueError(f"the JWT secret {weakness}")
-        self._key = secret.encode() if secret is not None else b""
+        if verify_signature and secret is None:
+            raise ValueError("the JWT secret is required")
+        keys = parse_keys(secret) if secret is not None else ()
+        self._keys = tuple(key.key for key in keys)
+        self._keys_by_kid = {key.kid: key.key for key in keys if key.kid is not None}
         self._issuer = issuer
         self._subjects = frozenset(allowed_subjects)
         self._leeway = leeway_s
@@ -186,13 +231,29 @@ class JwtVerifier:
         try:
             if not self.verify_signature:
                 return self._decoder.decode(token, options=self._unverified_options)
-            return self._decoder.decode(token, self._key, algorithms=self._algorithms)
+            if len(self._keys) == 1:
+                return self._decoder.decode(token, self._keys[0], algorithms=self._algorithms)
+            return self._decode_rotating(token)
         except jwt.InvalidAlgorithmError:
             raise TokenRejected(f"Token algorithm must be {ALGORITHM}.") from None
         except jwt.InvalidSignatureError:
             raise TokenRejected("Token signature is invalid.") from None
         except jwt.PyJWTError:
             raise TokenRejected("Token is malformed.") from None
+
+    def _decode_rotating(self, token: str) -> dict[str, Any]:
+        # During a rotation: the key the token's `kid` names, else each key in turn.
+        keys = self._keys
+        if self._keys_by_kid:
+            kid = jwt.get_unverified_header(token).get("kid")
+            if isinstance(kid, str) and kid in self._keys_by_kid:
+                keys = (self._keys_by_kid[kid],)
+        for key in keys[:-1]:
+            try:
+                return self._decoder.decode(token, key, algorithms=self._algorithms)
+            except jwt.InvalidSignatureError:
+                continue
+        return self._decoder.decode(token, keys[-1], algorithms=self._algorithms)
 
     def _check_static_claims(self, claims: Mapping[str, Any]) -> None:
         for name in ("exp", "iss", "sub"):
@@ -236,13 +297,19 @@ def bearer_token(header_values: list[str]) -> str:
 
 
 def make_jwt_middleware(
-    verifier: JwtVerifier, public_paths: frozenset[str] = PUBLIC_PATHS
+    verifier: JwtVerifier,
+    public_paths: frozenset[str] = PUBLIC_PATHS,
+    *,
+    needs_no_token: Callable[[web.Request], bool] | None = None,
 ) -> Middleware:
-    """Middleware: 401 with `WWW-Authenticate: Bearer` unless the token is acceptable."""
+    """Middleware: 401 with `WWW-Authenticate: Bearer` unless the token is acceptable.
+    `needs_no_token(request)` lets other requests through too (CORS preflights)."""
 
     @web.middleware
     async def jwt_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in public_paths:
+        if request.path in public_paths or (
+            needs_no_token is not None and needs_no_token(request)
+        ):
             return await handler(request)
         values = request.headers.getall("Authorization", [])
         try:

@@ -1,9 +1,11 @@
 """Forwarding a BFF request to its upstream service over one pooled HTTP client.
 
 `Upstream.relay(request, mobile_rules)` forwards method, raw path and query (so `%2B` stays
-intact), body, Content-Type, Accept, User-Agent and X-Request-ID (never Authorization or
-hop-by-hop headers: the forwarded headers are a whitelist), then relays status, body,
-Content-Type, Retry-After and Location (rewritten to the URL the client addressed).
+intact), body, Content-Type, Accept, User-Agent, Idempotency-Key, If-Match, If-None-Match and
+X-Request-ID (never Authorization or hop-by-hop headers: the forwarded headers are a
+whitelist), then relays status, body, Content-Type, Retry-After, ETag, Idempotent-Replayed and
+Location (rewritten to the URL the client addressed). A reshaped (mobile) representation gets
+its own ETag (the service's plus a suffix), translated back in conditional headers.
 Unreachable upstream -> 502, timeout -> 504, a non-JSON body from upstream -> 502; every
 one with a JSON `{"message"}` body.
 """
@@ -22,7 +24,14 @@ from pydantic_settings import BaseSettings
 from yarl import URL
 
 from libcommon.client_type import CLIENT_TYPE_KEY, ClientType, MobileRules, needs_shaping, shape
+from libcommon.conditional import (
+    ETAG_HEADER,
+    shaped_etag,
+    upstream_if_match,
+    upstream_if_none_match,
+)
 from libcommon.errors import ApiError
+from libcommon.idempotency import REPLAYED_HEADER
 from libcommon.jsonio import JSON_CONTENT_TYPE, is_json_content_type, read_body
 from libcommon.tracing import client_trace_configs
 from libcommon.urls import public_base_url
@@ -34,7 +43,8 @@ log = logging.getLogger("libcommon.proxy")
 # Host, Content-Length, Transfer-Encoding, ...) stays at the BFF. The W3C trace context is
 # forwarded as-is when this BFF does not trace; when it does, the client span's trace
 # config replaces `traceparent` with its own (same trace, the BFF's span as parent).
-FORWARDED_REQUEST_HEADERS = ("Content-Type", "Accept", "User-Agent", "traceparent", "tracestate")
+FORWARDED_REQUEST_HEADERS = ("Content-Type", "Accept", "User-Agent", "Idempotency-Key",
+                             "traceparent", "tracestate")
 READY_TIMEOUT_S = 1.5
 
 
@@ -61,6 +71,8 @@ class UpstreamAnswer:
     content_type: str | None
     location: str | None
     retry_after: str | None
+    etag: str | None = None
+    replayed: str | None = None
 
 
 class Upstream:
@@ -136,8 +148,9 @@ class Upstream:
         except aiohttp.ClientError:
             raise RuntimeError(f"{self.name} unreachable") from None
 
-    async def forward(self, request: web.Request) -> UpstreamAnswer:
-        """Send the request upstream as-is; ApiError 502/504 when that fails."""
+    async def forward(self, request: web.Request, shaped: bool = False) -> UpstreamAnswer:
+        """Send the request upstream as-is; ApiError 502/504 when that fails. `shaped`: the
+        client gets a reshaped representation (its ETags carry a suffix the service's lack)."""
         body = await read_body(request) if request.body_exists else None
         # Set by the base app's request-id middleware (created there when the client sent none).
         request_id = request.get(REQUEST_ID_KEY) or new_request_id()
@@ -146,6 +159,14 @@ class Upstream:
             value = request.headers.get(name)
             if value is not None:
                 headers[name] = value
+        if_none_match = request.if_none_match
+        if if_none_match:
+            value = upstream_if_none_match(if_none_match, shaped)
+            if value is not None:
+                headers["If-None-Match"] = value
+        if_match = request.if_match
+        if if_match is not None:
+            headers["If-Match"] = upstream_if_match(if_match) or request.headers["If-Match"]
         if body is not None and "Content-Type" not in headers:
             # A body without a Content-Type is JSON on every hop (the services read it so);
             # left alone, the client library would label it application/octet-stream.
@@ -164,6 +185,8 @@ class Upstream:
                     content_type=response_headers.get("Content-Type"),
                     location=response_headers.get("Location"),
                     retry_after=response_headers.get("Retry-After"),
+                    etag=response_headers.get(ETAG_HEADER),
+                    replayed=response_headers.get(REPLAYED_HEADER),
                 )
         except TimeoutError:
             log.warning("%s %s: %s timed out", request.method, request.path, self.name)
@@ -193,9 +216,10 @@ class Upstream:
                 request.method, request.path, self.name, answer.status, answer.content_type,
             )
             raise ApiError(502, self._msg_invalid)
+        shaped = self.is_shaped(request, mobile_rules)
         client: ClientType = request.get(CLIENT_TYPE_KEY, ClientType.DESKTOP)
         method = upstream_method(request)
-        if answer.status == 200 and body and needs_shaping(mobile_rules, client, method):
+        if answer.status == 200 and body and shaped:
             try:
                 body = orjson.dumps(shape(mobile_rules, client, method, orjson.loads(body)))
             except orjson.JSONDecodeError:
@@ -207,12 +231,23 @@ class Upstream:
             headers["Location"] = self.rewrite_location(answer.location, request)
         if answer.retry_after is not None:
             headers["Retry-After"] = answer.retry_after
+        if answer.etag is not None:
+            headers[ETAG_HEADER] = shaped_etag(answer.etag) if shaped else answer.etag
+        if answer.replayed is not None:
+            headers[REPLAYED_HEADER] = answer.replayed
         return web.Response(status=answer.status, body=body or None, headers=headers)
+
+    @staticmethod
+    def is_shaped(request: web.Request, mobile_rules: MobileRules) -> bool:
+        """Whether this client gets the resource reshaped (a mobile GET or HEAD)."""
+        client: ClientType = request.get(CLIENT_TYPE_KEY, ClientType.DESKTOP)
+        return needs_shaping(mobile_rules, client, upstream_method(request))
 
     async def relay(
         self, request: web.Request, mobile_rules: MobileRules = ()
     ) -> web.Response:
-        return self.respond(request, await self.forward(request), mobile_rules)
+        answer = await self.forward(request, self.is_shaped(request, mobile_rules))
+        return self.respond(request, answer, mobile_rules)
 
 
 def upstream_context(

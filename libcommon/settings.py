@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import ssl
 import sys
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self, TypeVar, get_args, get_origin
 
 from pydantic import (
     BeforeValidator,
@@ -15,11 +17,13 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from libcommon.forwarded import DEFAULT_ALLOW_IPS, TrustedProxies
+from libcommon.tls import server_ssl_context
 
 S = TypeVar("S", bound=BaseSettings)
 
@@ -48,6 +52,34 @@ class ServiceSettings(BaseSettings):
     shutdown_timeout_s: float = Field(default=10.0, ge=0)
     # Reverse proxies whose X-Forwarded-For/-Host/-Proto are believed (libcommon.forwarded).
     forwarded_allow_ips: ForwardedAllowIps = TrustedProxies.parse(DEFAULT_ALLOW_IPS)
+    # When set, /metrics is served only on this port (with /status and /ready, which the main
+    # port keeps too): probes and Prometheus use it, the public Service does not expose it.
+    admin_port: int | None = Field(default=None, ge=1, le=65535)
+    # HTTPS on the main port (PEM files; the key may be in the certificate file). The key is
+    # declared first so the certificate's check sees it.
+    tls_key_file: Path | None = None
+    tls_cert_file: Path | None = None
+
+    @field_validator("tls_cert_file")
+    @classmethod
+    def _certificate_loads(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is not None:
+            server_ssl_context(value, info.data.get("tls_key_file"))
+        return value
+
+    @model_validator(mode="after")
+    def _edge_settings_consistent(self) -> Self:
+        if self.tls_key_file is not None and self.tls_cert_file is None:
+            raise ValueError("TLS_KEY_FILE is set without TLS_CERT_FILE")
+        if self.admin_port is not None and self.admin_port == self.port:
+            raise ValueError("ADMIN_PORT must differ from PORT")
+        return self
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The main port's TLS context, or None for plain HTTP."""
+        if self.tls_cert_file is None:
+            return None
+        return server_ssl_context(self.tls_cert_file, self.tls_key_file)
 
 
 class DatabaseSettings(BaseSettings):

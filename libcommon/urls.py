@@ -31,10 +31,14 @@ def public_base_url(request: web.Request) -> str:
     return f"{proxies.scheme(request)}://{host}"
 
 
+def resource_path(*segments: str) -> str:
+    """`/books/<ISBN>`: each segment percent-encoded."""
+    return "/" + "/".join(quote(segment, safe="") for segment in segments)
+
+
 def public_url(request: web.Request, *segments: str) -> str:
     """The public URL of a resource path; each segment is percent-encoded."""
-    path = "/".join(quote(segment, safe="") for segment in segments)
-    return f"{public_base_url(request)}/{path}"
+    return public_base_url(request) + resource_path(*segments)
 
 
 def query_param_plus_literal(request: web.Request, name: str) -> str | None:

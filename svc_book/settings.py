@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from libcommon.idempotency import IdempotencySettings
 from libcommon.settings import DatabaseSettings, ServiceSettings
 
 
-class Settings(ServiceSettings, DatabaseSettings):
+class Settings(ServiceSettings, DatabaseSettings, IdempotencySettings):
     port: int = Field(default=3000, ge=0, le=65535)
     database_url: str = "sqlite+aiosqlite:///var/books.db"
     recommender_url: str = "http://127.0.0.1:3003"

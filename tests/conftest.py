@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.fixtures.kafka",
     "tests.fixtures.mail",
     "tests.fixtures.otlp",
+    "tests.fixtures.redis",
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,6 +22,7 @@ from libcommon.db.base import (
     Params,
     Row,
 )
+from libcommon.db.metrics import DB_POOL_WAIT as POOL_WAIT
 from libcommon.db.url import DatabaseUrl
 
 _DUPLICATE_KEY = 1062
@@ -138,7 +140,9 @@ class MysqlDatabase:
         args = tuple(params) or None
         for attempt in (1, 2):
             try:
+                waiting = time.perf_counter()
                 async with self._slots, self._pool.acquire() as conn:
+                    POOL_WAIT.observe(time.perf_counter() - waiting)
                     try:
                         async with conn.cursor() as cursor:
                             await cursor.execute(sql, args)
@@ -172,15 +176,17 @@ class MysqlDatabase:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Executor]:
-        async with self._slots, self._transaction() as executor:
+        waiting = time.perf_counter()
+        async with self._slots, self._transaction(waiting) as executor:
             yield executor
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[Executor]:
+    async def _transaction(self, waiting: float) -> AsyncIterator[Executor]:
         try:
             conn = await self._pool.acquire()
         except Exception as exc:
             raise _translate(exc) from exc
+        POOL_WAIT.observe(time.perf_counter() - waiting)
         try:
             try:
                 await conn.begin()

@@ -6,6 +6,7 @@ import asyncio
 import functools
 import re
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,6 +23,7 @@ from libcommon.db.base import (
     Params,
     Row,
 )
+from libcommon.db.metrics import DB_POOL_WAIT as POOL_WAIT
 
 _PLACEHOLDER = re.compile(r"%s|%%")
 
@@ -89,21 +91,29 @@ class SqliteDatabase:
         await conn.execute("PRAGMA foreign_keys=ON")
         return cls(conn)
 
-    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """The connection, after the statements before; the wait is `db_pool_wait_seconds`."""
+        waiting = time.perf_counter()
         async with self._lock:
+            POOL_WAIT.observe(time.perf_counter() - waiting)
+            yield
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
+        async with self._turn():
             return await self._executor.fetch_one(sql, params)
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
-        async with self._lock:
+        async with self._turn():
             return await self._executor.fetch_all(sql, params)
 
     async def execute(self, sql: str, params: Params = ()) -> ExecResult:
-        async with self._lock:
+        async with self._turn():
             return await self._executor.execute(sql, params)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Executor]:
-        async with self._lock:
+        async with self._turn():
             await self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._executor

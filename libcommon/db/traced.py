@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 
 from opentelemetry import trace
@@ -40,6 +40,10 @@ class _TracedExecutor:
         self._attributes = attributes
 
     def _span(self, sql: str) -> Any:
+        # Statements only inside a trace: the relay's polling and the readiness probes
+        # would otherwise start a trace of their own every second.
+        if not trace.get_current_span().get_span_context().is_valid:
+            return nullcontext(trace.INVALID_SPAN)
         name, operation = _describe(sql)
         return self._tracer.start_as_current_span(
             name, kind=trace.SpanKind.CLIENT,
@@ -85,6 +89,10 @@ class TracedDatabase(_TracedExecutor):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Executor]:
+        if not trace.get_current_span().get_span_context().is_valid:
+            async with self._db.transaction() as tx:
+                yield tx
+            return
         with self._tracer.start_as_current_span(
             "transaction", kind=trace.SpanKind.CLIENT, attributes=self._attributes
         ):

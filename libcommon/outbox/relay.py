@@ -14,6 +14,8 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, use_span
+
 from libcommon.background import BackgroundWorker
 from libcommon.clock import now_ms
 from libcommon.db import Database, Row
@@ -27,6 +29,7 @@ from libcommon.outbox.metrics import (
 )
 from libcommon.outbox.settings import OutboxSettings
 from libcommon.outbox.store import OutboxLag, OutboxStore, row_headers, row_key, row_payload
+from libcommon.tracing import context_from_traceparent, get_tracer, is_active
 
 log = logging.getLogger("libcommon.outbox")
 
@@ -53,6 +56,15 @@ class Producer(Protocol):
 
 class PublishFailed(Exception):
     pass
+
+
+def _end(span: Span | None, error: BaseException | None) -> None:
+    if span is None:
+        return
+    if error is not None:
+        span.record_exception(error)
+        span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+    span.end()
 
 
 class OutboxRelay(BackgroundWorker):
@@ -147,32 +159,65 @@ class OutboxRelay(BackgroundWorker):
     ) -> tuple[list[int], BaseException | None]:
         """Send rows in id order; returns the ids the broker acknowledged and the first error."""
         sent_ids: list[int] = []
-        in_flight: list[tuple[int, Awaitable[Any]]] = []
+        in_flight: list[tuple[int, Awaitable[Any], Span | None]] = []
         error: BaseException | None = None
+        traced = is_active()
         try:
             async with asyncio.timeout(self._publish_timeout_s):
                 for row in rows:
+                    span = self._publish_span(row) if traced else None
                     try:
-                        future = await producer.send(
-                            row["topic"],
-                            value=row_payload(row),
-                            key=row_key(row),
-                            headers=row_headers(row),
-                        )
+                        if span is None:
+                            future = await producer.send(
+                                row["topic"], value=row_payload(row), key=row_key(row),
+                                headers=row_headers(row),
+                            )
+                        else:
+                            # The instrumented producer's send span (and the record's
+                            # traceparent header) become children of this one.
+                            with use_span(span, end_on_exit=False):
+                                future = await producer.send(
+                                    row["topic"], value=row_payload(row), key=row_key(row),
+                                    headers=row_headers(row),
+                                )
                     except Exception as exc:
+                        _end(span, exc)
                         error = exc
                         break
-                    in_flight.append((int(row["id"]), future))
-                for row_id, future in in_flight:
+                    in_flight.append((int(row["id"]), future, span))
+                while in_flight:
+                    row_id, future, span = in_flight[0]
                     try:
                         await future
                     except Exception as exc:
+                        _end(span, exc)
                         error = error or exc
                     else:
+                        _end(span, None)
                         sent_ids.append(row_id)
+                    in_flight.pop(0)
         except TimeoutError as exc:
             error = error or exc
+        finally:
+            for _row_id, _future, span in in_flight:
+                _end(span, error or TimeoutError())
         return sent_ids, error
+
+    def _publish_span(self, row: Row) -> Span:
+        """A span per published row, child of the trace that wrote it (`traceparent`); ends
+        when the broker acknowledges the record."""
+        created = row["created_at_ms"]
+        return get_tracer("libcommon.outbox").start_span(
+            "outbox publish",
+            context=context_from_traceparent(row["traceparent"]),
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": row["topic"],
+                "bookstore.event_id": row["event_id"],
+                "bookstore.outbox.wait_ms": max(0, self._clock_ms() - int(created)),
+            },
+        )
 
     async def _ensure_producer(self) -> Producer:
         if self._producer is None:

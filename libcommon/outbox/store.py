@@ -17,10 +17,13 @@ import orjson
 
 from libcommon.clock import now_ms
 from libcommon.db import Database, Executor, Row
+from libcommon.events import HEADER_REQUEST_ID
+from libcommon.logs import request_id_var
+from libcommon.tracing import current_traceparent
 
 log = logging.getLogger("libcommon.outbox")
 
-_COLUMNS = "id, event_id, topic, msg_key, payload, headers, created_at_ms"
+_COLUMNS = "id, event_id, topic, msg_key, payload, headers, created_at_ms, traceparent"
 
 
 async def enqueue(
@@ -33,10 +36,17 @@ async def enqueue(
     event_id: str,
     created_at_ms: int | None = None,
 ) -> None:
-    """Add one event to the outbox; call inside the transaction that writes the entity."""
+    """Add one event to the outbox; call inside the transaction that writes the entity.
+
+    The request being served travels with the event: its id as the `request-id` header
+    (unless the caller set one), and with tracing on its trace context in `traceparent`, the
+    parent of the relay's publish span."""
+    request_id = request_id_var.get()
+    if request_id and HEADER_REQUEST_ID not in headers:
+        headers = {**headers, HEADER_REQUEST_ID: request_id}
     await tx.execute(
-        "INSERT INTO outbox (event_id, topic, msg_key, payload, headers, created_at_ms)"
-        " VALUES (%s, %s, %s, %s, %s, %s)",
+        "INSERT INTO outbox (event_id, topic, msg_key, payload, headers, created_at_ms,"
+        " traceparent) VALUES (%s, %s, %s, %s, %s, %s, %s)",
         (
             event_id,
             topic,
@@ -44,6 +54,7 @@ async def enqueue(
             payload,
             orjson.dumps(headers).decode(),
             created_at_ms if created_at_ms is not None else now_ms(),
+            current_traceparent(),
         ),
     )
 

@@ -2,7 +2,8 @@
 
 `create_base_app` gives an app with the shared core middleware (request id, access log and
 metrics, JSON errors), the body size limit and the operational routes `/status`, `/ready`,
-`/metrics` and `/openapi.json`. A service adds its own routes and cleanup contexts.
+`/metrics` (on the admin port instead when ADMIN_PORT is set) and `/openapi.json`. A
+service adds its own routes and cleanup contexts.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from libcommon import metrics
 from libcommon.jsonio import BODY_TIMEOUT_KEY, dumps
 from libcommon.logs import AccessLog
 from libcommon.settings import ServiceSettings
+from libcommon.tracing import tracing_middleware
+from libcommon.web.admin import add_admin_port
 from libcommon.web.errors import install_json_protocol_errors
 from libcommon.web.middleware import make_core_middleware
 from libcommon.web.openapi import load_openapi, openapi_handler
@@ -43,9 +46,16 @@ def create_base_app(
     access = None
     if settings.access_log and logging.getLevelName(settings.log_level) <= logging.INFO:
         access = AccessLog(name, settings.log_format)
+    # With tracing on, the server span wraps everything (the core middleware's access log
+    # line and errors included); off, no layer is added.
+    traced = tracing_middleware()
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[make_core_middleware(name, access), *middlewares],
+        middlewares=[
+            *([traced] if traced is not None else []),
+            make_core_middleware(name, access),
+            *middlewares,
+        ],
         handler_args={"max_field_size": 16384},
     )
     app[SETTINGS_KEY] = settings
@@ -62,7 +72,10 @@ def create_base_app(
         app.on_cleanup.append(flush_on_cleanup)
     app.router.add_get("/status", status_handler, allow_head=True)
     app.router.add_get("/ready", ready_handler, allow_head=False)
-    app.router.add_get("/metrics", metrics.metrics_handler, allow_head=False)
+    if settings.admin_port is None:
+        app.router.add_get("/metrics", metrics.metrics_handler, allow_head=False)
+    else:
+        add_admin_port(app, settings, name)
     if openapi is not None:
         app.router.add_get(
             "/openapi.json", openapi_handler(dumps(load_openapi(openapi))), allow_head=False

@@ -16,6 +16,7 @@ from aiohttp import web
 from libcommon.logs import setup_logging
 from libcommon.metrics import MULTIPROC_DIR_ENV
 from libcommon.settings import ServiceSettings
+from libcommon.tracing import setup_tracing, shutdown_tracing
 
 log = logging.getLogger("libcommon.web")
 
@@ -25,23 +26,32 @@ AppFactory = Callable[[Any], web.Application | Awaitable[web.Application]]
 def _serve(create_app: AppFactory, settings: ServiceSettings, name: str, reuse_port: bool) -> None:
     # A spawned worker starts with nothing configured: logging is set up in every process.
     setup_logging(name, settings.log_level, settings.log_format)
-    log.info("serving %s on %s:%d", name, settings.host, settings.port)
+    # OTEL_* only; off (and free) without OTEL_EXPORTER_OTLP_ENDPOINT. Per process: a
+    # worker's spans leave through its own exporter.
+    setup_tracing(name)
+    ssl_context = settings.ssl_context()
+    log.info("serving %s on %s:%d%s", name, settings.host, settings.port,
+             " (HTTPS)" if ssl_context is not None else "")
     try:
         import uvloop
 
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is a dependency; Windows has none
         pass
-    web.run_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        shutdown_timeout=settings.shutdown_timeout_s,
-        access_log=None,
-        print=None,
-        reuse_port=reuse_port,
-        handle_signals=True,
-    )
+    try:
+        web.run_app(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            shutdown_timeout=settings.shutdown_timeout_s,
+            access_log=None,
+            print=None,
+            reuse_port=reuse_port,
+            ssl_context=ssl_context,
+            handle_signals=True,
+        )
+    finally:
+        shutdown_tracing()  # exports the spans still buffered
 
 
 def run_service(create_app: AppFactory, settings: ServiceSettings, *, name: str) -> None:

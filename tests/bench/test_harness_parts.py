@@ -8,13 +8,14 @@ import sys
 import time
 
 from benchkit import stack
-from benchkit.cli import make_token
+from benchkit.plan import make_token
+from devkit.processes import Proc
 
 from libcommon.jwt_auth import DEFAULT_ALLOWED_SUBJECTS, JwtVerifier, parse_subjects
 
 
 def test_token_is_accepted_by_the_bff_verifier() -> None:
-    secret = "s" * 40
+    secret = "bench-harness-test-secret-0123456789abcdef"
     verifier = JwtVerifier(secret=secret, issuer="cmu.edu",
                            allowed_subjects=parse_subjects(DEFAULT_ALLOWED_SUBJECTS))
     claims = verifier.verify(make_token(secret))
@@ -25,7 +26,7 @@ def test_token_is_accepted_by_the_bff_verifier() -> None:
 def test_memory_report_covers_worker_children() -> None:
     code = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', " \
            "'import time; time.sleep(30)']); time.sleep(30)"
-    proc = stack.Proc("parent", [sys.executable, "-c", code], dict(os.environ),
+    proc = Proc("parent", [sys.executable, "-c", code], dict(os.environ),
                       stack.BENCH_DIR / "unused.log")
     proc.popen = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
     try:

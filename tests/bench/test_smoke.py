@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 from benchkit import stack, wrk
-
-from tests.fixtures.procs import free_port
+from devkit.ports import free_port, port_in_use
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(wrk.find_wrk() is None, reason="wrk is not installed")
@@ -38,7 +37,7 @@ def test_smoke_run_of_the_floor_case_writes_table_json_and_chart(tmp_path: Path)
     assert (out / "chart.png").read_bytes()[:4] == b"\x89PNG"
     assert "floor" in proc.stdout and "targets" in proc.stdout
     # Every process it started is gone.
-    assert not stack.port_in_use(floor_port)
+    assert not port_in_use(floor_port)
 
 
 @pytest.mark.parametrize("piece", ["post_book.lua", "post_customer.lua"])

@@ -14,29 +14,29 @@ __all__ = ["fake_tools"]  # the fixture, imported for the tests below
 READER = "mysql+aiomysql://books:reader-Pa55word@db-ro.internal:3306/books"
 
 
-def test_reader_urls_go_into_each_services_database_secret(
+def test_a_reader_url_goes_into_its_services_database_secret(
     fake_tools: tuple[Path, Path], tmp_path: Path
 ) -> None:
     bin_dir, calls = fake_tools
-    env = deploy_env(DEPLOY_WORKDIR=str(tmp_path / "work"), BOOKS_DATABASE_READ_URL=READER)
+    env = deploy_env(DEPLOY_WORKDIR=str(tmp_path / "work"), BOOK_DATABASE_READ_URL=READER)
     result = run_script(["--dry-run", "--version", VERSION], env, bin_dir)
     assert result.returncode == 0, result.stderr
     secrets = [line for line in result.stdout.splitlines() if "create secret generic" in line]
     book = next(line for line in secrets if "svc-book-db" in line)
     customer = next(line for line in secrets if "svc-customer-db" in line)
-    # Unset (customers): the key is written empty, which the service reads as "no reader".
-    for line in (book, customer):
-        assert "DATABASE_URL=*** DATABASE_READ_URL=***" in line
+    assert "DATABASE_URL=*** DATABASE_READ_URL=***" in book
+    # Unset (customers): no key, and the Deployment's optional reference reads "no reader".
+    assert "DATABASE_READ_URL" not in customer
     assert "reader-Pa55word" not in result.stdout + result.stderr
     assert calls.read_text() == ""
 
 
 def test_a_bad_reader_url_is_refused(fake_tools: tuple[Path, Path]) -> None:
     bin_dir, calls = fake_tools
-    env = deploy_env(CUSTOMERS_DATABASE_READ_URL="postgres://u:p@reader/customers")
+    env = deploy_env(CUSTOMER_DATABASE_READ_URL="postgres://u:p@reader/customers")
     result = run_script(["--dry-run", "--version", VERSION], env, bin_dir)
     assert result.returncode == 2
-    assert "CUSTOMERS_DATABASE_READ_URL" in result.stderr
+    assert "CUSTOMER_DATABASE_READ_URL" in result.stderr
     assert calls.read_text() == ""
 
 
@@ -49,3 +49,15 @@ def test_the_services_read_the_reader_url_from_their_secret_optionally() -> None
         ref = env["DATABASE_READ_URL"]["valueFrom"]["secretKeyRef"]
         assert ref == {"name": secret, "key": "DATABASE_READ_URL", "optional": True}
     assert config_data(resources)["READ_MAX_LAG_S"] == "1"
+
+
+def test_routing_settings_pass_through_to_the_configmap(
+    fake_tools: tuple[Path, Path], tmp_path: Path
+) -> None:
+    bin_dir, _calls = fake_tools
+    work = tmp_path / "work"
+    env = deploy_env(DEPLOY_WORKDIR=str(work), READ_MAX_LAG_S="2.5", DB_HEALTH_INTERVAL_S="1")
+    result = run_script(["--dry-run", "--version", VERSION], env, bin_dir)
+    assert result.returncode == 0, result.stderr
+    config = (work / "config.env").read_text()
+    assert "READ_MAX_LAG_S=2.5" in config and "DB_HEALTH_INTERVAL_S=1" in config

@@ -37,8 +37,8 @@ def deploy_env(**overrides: str) -> dict[str, str]:
     env = {
         "PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"),
         "AWS_ACCOUNT_ID": ACCOUNT, "AWS_REGION": REGION,
-        "BOOKS_DATABASE_URL": f"mysql+aiomysql://books:{SECRET_VALUES[0]}@db.internal:3306/books",
-        "CUSTOMERS_DATABASE_URL": f"mysql+aiomysql://cust:{SECRET_VALUES[1]}@db.internal:3306/customers",
+        "BOOK_DATABASE_URL": f"mysql+aiomysql://books:{SECRET_VALUES[0]}@db.internal:3306/books",
+        "CUSTOMER_DATABASE_URL": f"mysql+aiomysql://cust:{SECRET_VALUES[1]}@db.internal:3306/customers",
         "CRM_DATABASE_URL": f"mysql+aiomysql://crm:{SECRET_VALUES[2]}@db.internal:3306/crm",
         "JWT_SECRET": SECRET_VALUES[3],
         "KAFKA_BOOTSTRAP_SERVERS": "b-1.msk.internal:9094,b-2.msk.internal:9094",
@@ -128,15 +128,15 @@ def test_dry_run_prints_every_step_in_order_and_runs_nothing(
 def test_missing_environment_is_named_and_nothing_runs(fake_tools: tuple[Path, Path]) -> None:
     bin_dir, calls = fake_tools
     env = deploy_env()
-    del env["CUSTOMERS_DATABASE_URL"]
+    del env["CUSTOMER_DATABASE_URL"]
     result = run_script(["--dry-run", "--version", VERSION], env, bin_dir)
     assert result.returncode == 2
-    assert "CUSTOMERS_DATABASE_URL" in result.stderr
+    assert "CUSTOMER_DATABASE_URL" in result.stderr
     assert calls.read_text() == ""
 
 
 @pytest.mark.parametrize(("name", "value"), [
-    ("BOOKS_DATABASE_URL", "postgres://u:p@h/books"),
+    ("BOOK_DATABASE_URL", "postgres://u:p@h/books"),
     ("AWS_ACCOUNT_ID", "12345"),
     ("JWT_SECRET", "too-short"),
     ("JWT_SECRET", " " * 40),

@@ -145,8 +145,9 @@ def test_namespace_enforces_restricted_and_holds_everything(overlay: tuple[str, 
 
 @needs_kubectl
 def test_replicas_and_commands(overlay: tuple[str, list[Resource]]) -> None:
-    _name, resources = overlay
+    name, resources = overlay
     deployments = by_kind(resources, "Deployment")
+    admin = [9000] if name == "eks" else []  # ADMIN_PORT (tests/deploy/test_admin_port.py)
     include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
     packages = {p.rstrip("*") for p in include}
     for name, (module, port, replicas) in APP_DEPLOYMENTS.items():
@@ -155,7 +156,7 @@ def test_replicas_and_commands(overlay: tuple[str, list[Resource]]) -> None:
         (c,) = pod_spec(d)["containers"]
         assert c["command"] == ["python", "-m", module]
         assert module in packages
-        assert [p["containerPort"] for p in c["ports"]] == [port]
+        assert [p["containerPort"] for p in c["ports"]] == [port, *admin]
         assert env_of(c)["PORT"]["value"] == str(port)
 
 
@@ -246,12 +247,15 @@ def test_secret_and_config_references(overlay: tuple[str, list[Resource]]) -> No
 
 
 def deploy_script_secrets() -> dict[str, set[str]]:
-    """Secret name -> keys, from the `apply_secret NAME KEY=VAR...` lines of deploy.sh."""
+    """Secret name -> keys, from the `apply_secret NAME KEY=VAR...` lines of deploy.sh (a pair
+    may be conditional, `${VAR:+KEY=VAR}`, and continue on the next line)."""
     found: dict[str, set[str]] = {}
-    for line in (ROOT / "scripts" / "deploy.sh").read_text().splitlines():
+    script = (ROOT / "scripts" / "deploy.sh").read_text().replace("\\\n", " ")
+    for line in script.splitlines():
         m = re.match(r"\s*apply_secret ([a-z0-9-]+) (.+)$", line)
         if m:
-            found[m[1]] = {pair.split("=", 1)[0] for pair in m[2].split()}
+            pairs = [re.sub(r"^\$\{\w+:\+(.*)\}$", r"\1", pair) for pair in m[2].split()]
+            found[m[1]] = {pair.split("=", 1)[0] for pair in pairs}
     assert found, "no apply_secret calls found in deploy.sh"
     return found
 

@@ -214,3 +214,18 @@ def test_traceparent_round_trip(provider: TracerProvider) -> None:
     assert again is not None and again[0] == ids[0]
     assert tracing.context_from_traceparent("garbage") is None
     assert tracing.context_from_traceparent(None) is None
+
+
+def test_the_base_app_adds_the_server_span_layer_only_when_tracing_is_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from libcommon.settings import ServiceSettings
+    from libcommon.web import create_base_app
+
+    settings = ServiceSettings(access_log=False)
+    off = create_base_app(settings, name="off")
+    assert len(off.middlewares) == 1  # the core middleware alone
+    monkeypatch.setattr(tracing, "_provider", TracerProvider())
+    on = create_base_app(settings, name="on")
+    assert len(on.middlewares) == 2
+    assert getattr(on.middlewares[0], "__name__", "") == "traced"  # outermost: wraps the access log

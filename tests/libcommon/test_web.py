@@ -116,7 +116,7 @@ async def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path) -> None:
            "SHUTDOWN_TIMEOUT_S": "5"}
     proc = subprocess.Popen([sys.executable, str(script)], env=env, cwd=ROOT)
     try:
-        await asyncio.to_thread(wait_http, f"http://127.0.0.1:{port}/status", 20.0, proc)
+        await asyncio.to_thread(wait_http, f"http://127.0.0.1:{port}/status", 20.0, proc.poll)
         async with aiohttp.ClientSession() as session:
             request = asyncio.create_task(session.get(f"http://127.0.0.1:{port}/slow"))
             await asyncio.sleep(0.3)

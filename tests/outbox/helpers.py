@@ -23,6 +23,7 @@ OUTBOX_DDL = {
         " headers TEXT NOT NULL,"
         " created_at_ms BIGINT NOT NULL,"
         " sent_at_ms BIGINT NULL,"
+        " traceparent VARCHAR(55) NULL,"
         " INDEX ix_outbox_pending (sent_at_ms, id)"
         ") ENGINE=InnoDB CHARACTER SET utf8mb4"
     ),
@@ -35,7 +36,8 @@ OUTBOX_DDL = {
         " payload BLOB NOT NULL,"
         " headers TEXT NOT NULL,"
         " created_at_ms BIGINT NOT NULL,"
-        " sent_at_ms BIGINT NULL)"
+        " sent_at_ms BIGINT NULL,"
+        " traceparent VARCHAR(55) NULL)"
     ),
 }
 OUTBOX_INDEX_SQLITE = "CREATE INDEX ix_outbox_pending ON outbox (sent_at_ms, id)"

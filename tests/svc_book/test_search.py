@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from svc_book import repository
 from svc_book.search import SearchQuery, index_text, words
 from tests.svc_book.conftest import book
 
@@ -70,7 +71,7 @@ def _reference(rows: list[tuple[str, str, str, str, str]], q: str) -> list[str]:
     return [isbn for _rank, isbn in sorted(ranked)]
 
 
-@pytest.mark.parametrize(("q", "expected"), [
+QUERIES = [
     ("hobbit", ["s01", "s11", "s02", "s10"]),          # title matches first, then ISBN order
     ("HOBBIT", ["s01", "s11", "s02", "s10"]),          # case-insensitive
     ("hob", ["s01", "s11", "s02", "s10"]),             # word prefixes
@@ -94,7 +95,10 @@ def _reference(rows: list[tuple[str, str, str, str, str]], q: str) -> list[str]:
     ("wha", []),                                       # "what" is a stop word, not indexed
     ("'drop table books;--", []),                      # no query syntax reaches the engine
     ('"hobbit" OR dune*', ["s02"]),                    # no syntax: words, all required
-])
+]
+
+
+@pytest.mark.parametrize(("q", "expected"), QUERIES)
 async def test_catalog_queries(client: Client, q: str, expected: list[str]) -> None:
     await _seed(client, CATALOG)
     assert await _search(client, q=q, limit=3) == expected
@@ -150,7 +154,12 @@ def _generated_catalog(count: int, seed: int) -> list[tuple[str, str, str, str, 
             for i in range(count)]
 
 
-async def test_generated_catalog_matches_the_rules_with_paging_under_writes(client: Client) -> None:
+@pytest.mark.parametrize("window", [1000, 3])
+async def test_generated_catalog_matches_the_rules_with_paging_under_writes(
+    client: Client, window: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 3: most of each page comes from the full-text index, not the window of ISBN order.
+    monkeypatch.setattr(repository, "SCAN_WINDOW", window)
     rows = _generated_catalog(150, seed=19)
     await _seed(client, rows)
     for q in ("alpha", "alphab", "beta delta", "ETA", "theta kappa lam", "zeta iota epsilon"):
@@ -174,3 +183,17 @@ async def test_generated_catalog_matches_the_rules_with_paging_under_writes(clie
                              (f"a{extra:03d}", "nothing", "nobody", "none", "x")])
     assert len(seen) == len(set(seen))
     assert [isbn for isbn in seen if isbn.startswith("g")] == before
+
+
+@pytest.mark.parametrize("window", [1, 2, 5])
+async def test_window_and_index_answer_alike(
+    client: Client, window: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small scan windows: every query is answered partly from the window (LIKE on the
+    normalized text) and partly from the index; the answers are the same."""
+    monkeypatch.setattr(repository, "SCAN_WINDOW", window)
+    await _seed(client, CATALOG)
+    for q, expected in QUERIES:
+        for limit in (1, 2, 20):
+            assert await _search(client, q=q, limit=limit) == expected, (q, limit)
+    assert await _search(client, q="hobbit", genre="fantasy", limit=1) == ["s01", "s10"]

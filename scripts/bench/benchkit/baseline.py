@@ -25,6 +25,7 @@ from pathlib import Path
 
 from benchkit import stack
 from benchkit.cli import Bench, Interrupted, _git_commit
+from benchkit.plan import BenchPlan
 from benchkit.report import CaseResult, describe_cpu
 
 BASELINE_PORT_SHIFT = 300
@@ -58,38 +59,11 @@ def _side(args: argparse.Namespace, wrk_binary: str, root: Path, out: Path,
     side_args.out = out / label
     if label == "baseline":
         side_args.base_port = args.base_port + BASELINE_PORT_SHIFT
-    bench = Bench(side_args, wrk_binary)
-    bench.root = root
+    plan = BenchPlan.from_args(side_args)
+    plan.root = root
     if label == "baseline":
-        bench.cases = [case for case in bench.cases if case.name not in SHARED_CASES]
-    # One token for both: the same request bytes hit both BFFs.
-    return bench
-
-
-def _start(bench: Bench, workers: int) -> None:
-    bench.out.mkdir(parents=True, exist_ok=True)
-    bench.logs.mkdir(parents=True, exist_ok=True)
-    bench.check_sources()
-    bench.check_ports()
-    bench.setup_databases()
-    needed = bench.needed_services()
-    if "floor" in needed:
-        bench.start_floor()
-    if "floor_logged" in needed:
-        bench.start_floor(logged=True)
-    if "svc_customer" in needed and "svc_customer" not in bench.unavailable:
-        bench.start_tansu()
-    bench.start_services(workers)
-    bench.seed()
-
-
-def _stop(bench: Bench) -> None:
-    bench.procs.stop_all()
-    if bench.databases and not bench.args.keep_db:
-        try:
-            stack.drop_databases(bench.databases)
-        except stack.StackError as exc:
-            bench.say(f"could not drop the bench databases: {exc}")
+        plan.cases = [case for case in plan.cases if case.name not in SHARED_CASES]
+    return Bench(side_args, wrk_binary, plan)
 
 
 def _ratio(new: float | None, old: float | None) -> str:
@@ -128,37 +102,33 @@ def run(args: argparse.Namespace, wrk_binary: str) -> int:
         sha = export_revision(args.baseline, scratch / "tree")
         current = _side(args, wrk_binary, stack.ROOT, out, "current")
         baseline = _side(args, wrk_binary, scratch / "tree", out, "baseline")
-        baseline.secret, baseline.token = current.secret, current.token
+        # One token for both: the same request bytes hit both BFFs.
+        baseline.plan.secret, baseline.plan.token = current.plan.secret, current.plan.token
         sides = [current, baseline]
-        workers = current.workers[0]
+        workers = current.plan.workers[0]
         print(f"baseline {args.baseline} = {sha[:10]} in {scratch / 'tree'}; results: {out}",
               flush=True)
         for side, label in ((current, "current"), (baseline, "baseline")):
             print(f"starting the {label} stack", flush=True)
-            _start(side, workers)
+            side.start(workers)
         index = 0
-        for case in current.cases:
-            for connections in current.connections:
+        for case in current.plan.cases:
+            for connections in current.plan.connections:
                 order = [current, baseline] if index % 2 == 0 else [baseline, current]
                 index += 1
                 for side in order:
                     if side is baseline and case.name in SHARED_CASES:
                         continue
-                    result = side.run_case(case, connections, workers)
-                    side.results.append(result)
                     print(f"[{'now ' if side is current else 'base'}]", end="", flush=True)
-                    side.progress(result)
+                    side.measure(case, connections, workers)
     except Interrupted as exc:
         print(f"interrupted ({exc}); reporting what was measured", flush=True)
     except stack.StackError as exc:
         print(f"error: {exc}", flush=True)
-        for side in sides:
-            _stop(side)
-        shutil.rmtree(scratch, ignore_errors=True)
         return 2
     finally:
         for side in sides:
-            _stop(side)
+            side.services.teardown()
         shutil.rmtree(scratch, ignore_errors=True)
     if len(sides) < 2:
         return 2

