@@ -1,4 +1,5 @@
-"""scripts/deploy.sh and the manifests take each service's RDS reader endpoint."""
+"""The manifests take each service's RDS reader endpoint, and deploy.sh the routing settings
+(the reader URLs in the Secrets: tests/deploy/test_deploy_infra.py)."""
 
 from __future__ import annotations
 
@@ -10,35 +11,6 @@ from tests.deploy.k8s import KUBECTL, ROOT, config_data, containers, find, pod_s
 from tests.deploy.test_deploy_script import VERSION, deploy_env, fake_tools, run_script
 
 __all__ = ["fake_tools"]  # the fixture, imported for the tests below
-
-READER = "mysql+aiomysql://books:reader-Pa55word@db-ro.internal:3306/books"
-
-
-def test_a_reader_url_goes_into_its_services_database_secret(
-    fake_tools: tuple[Path, Path], tmp_path: Path
-) -> None:
-    bin_dir, calls = fake_tools
-    env = deploy_env(DEPLOY_WORKDIR=str(tmp_path / "work"), BOOK_DATABASE_READ_URL=READER)
-    result = run_script(["--dry-run", "--version", VERSION], env, bin_dir)
-    assert result.returncode == 0, result.stderr
-    secrets = [line for line in result.stdout.splitlines() if "create secret generic" in line]
-    book = next(line for line in secrets if "svc-book-db" in line)
-    customer = next(line for line in secrets if "svc-customer-db" in line)
-    assert "DATABASE_URL=*** DATABASE_READ_URL=***" in book
-    # Unset (customers): no key, and the Deployment's optional reference reads "no reader".
-    assert "DATABASE_READ_URL" not in customer
-    assert "reader-Pa55word" not in result.stdout + result.stderr
-    assert calls.read_text() == ""
-
-
-def test_a_bad_reader_url_is_refused(fake_tools: tuple[Path, Path]) -> None:
-    bin_dir, calls = fake_tools
-    env = deploy_env(CUSTOMER_DATABASE_READ_URL="postgres://u:p@reader/customers")
-    result = run_script(["--dry-run", "--version", VERSION], env, bin_dir)
-    assert result.returncode == 2
-    assert "CUSTOMER_DATABASE_READ_URL" in result.stderr
-    assert calls.read_text() == ""
-
 
 @pytest.mark.skipif(KUBECTL is None, reason="kubectl (kustomize) not installed")
 def test_the_services_read_the_reader_url_from_their_secret_optionally() -> None:
