@@ -8,6 +8,14 @@ dedupe table keeps it from being mailed twice.
 
 The consumer connects in the background: the CRM starts and answers /status while the
 broker is unreachable, and /ready says why it is not ready.
+
+Every broker call is bounded in time (KAFKA_REQUEST_TIMEOUT_MS). A consumer that cannot make
+progress is thrown away and built again: when an offset commit does not complete in time
+(after a broker restart aiokafka may retry a commit the broker keeps refusing, forever), or
+when records are pending on its partitions and none was consumed for CRM_STALL_TIMEOUT_S.
+A partition whose log ends before our position (the topic was recreated empty) is read again
+from its beginning; the dedupe table keeps a record from being mailed twice. `/ready` is 503
+while records are pending and nothing was consumed for CRM_STALL_TIMEOUT_S.
 """
 
 from __future__ import annotations
@@ -60,6 +68,10 @@ CONSUMED = Counter(
 )
 CONNECTED = Gauge("crm_kafka_connected", "1 while the consumer is connected to the broker",
                   multiprocess_mode="livemin")
+PENDING = Gauge("crm_records_pending", "Records on the assigned partitions not yet consumed",
+                multiprocess_mode="livesum")
+REBUILDS = Counter("crm_consumer_rebuilds_total", "Kafka clients thrown away and built again",
+                   ["reason"])
 
 # Every outcome exported from the start at 0: a series born at 1 would hide its first
 # increase from rate()/increase() (and the alerts built on them).
@@ -73,9 +85,20 @@ HEADER_DLT_SOURCE_PARTITION = "dlt-source-partition"
 HEADER_DLT_SOURCE_OFFSET = "dlt-source-offset"
 _MAX_REASON_LEN = 1000
 _FAILURE_LOG_INTERVAL_S = 30.0
+# How often the lag of the assigned partitions is asked for (while idle or busy).
+_PROGRESS_CHECK_INTERVAL_S = 1.0
+_FETCH_BATCH = 100
 
 Outcome = Literal["sent", "duplicate", "dead-lettered", "ignored"]
 T = TypeVar("T")
+
+
+class ConsumerStuck(Exception):
+    """The consumer cannot make progress: rebuild it."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class CrmConsumer(BackgroundWorker):
@@ -89,6 +112,7 @@ class CrmConsumer(BackgroundWorker):
         *,
         consumer_factory: Callable[[], AIOKafkaConsumer] | None = None,
         producer_factory: Callable[[], AIOKafkaProducer] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -105,6 +129,16 @@ class CrmConsumer(BackgroundWorker):
         self._producer: AIOKafkaProducer | None = None
         self.connected = False
         self.last_error: str | None = None
+        self._clock = clock
+        self._broker_timeout_s = settings.kafka_request_timeout_ms / 1000
+        self._stall_timeout_s = settings.crm_stall_timeout_s
+        # Progress: records known to be waiting on our partitions, and when one was last
+        # consumed (or the partitions were last seen caught up).
+        self.pending = 0
+        self._last_progress = clock()
+        self._last_check = 0.0
+        self._consumer_since = clock()
+        self._lag_detail = ""
 
     def _default_consumer(self) -> AIOKafkaConsumer:
         s = self.settings
@@ -117,6 +151,9 @@ class CrmConsumer(BackgroundWorker):
             heartbeat_interval_ms=s.kafka_heartbeat_interval_ms,
             max_poll_interval_ms=s.kafka_max_poll_interval_ms,
             fetch_max_wait_ms=s.kafka_fetch_max_wait_ms,
+            # Metadata refreshed often enough that a topic recreated with another partition
+            # count is noticed (and the group rebalanced) well within the stall timeout.
+            metadata_max_age_ms=int(min(30.0, s.crm_stall_timeout_s / 2) * 1000),
         )
 
     def _default_producer(self) -> AIOKafkaProducer:
@@ -127,7 +164,18 @@ class CrmConsumer(BackgroundWorker):
     async def _on_stop(self) -> None:
         await self._disconnect()
 
+    def stalled_for(self) -> float | None:
+        """Seconds without progress while records are pending, once over the stall timeout."""
+        idle = self._clock() - self._last_progress
+        if self.pending > 0 and idle > self._stall_timeout_s:
+            return idle
+        return None
+
     async def ready_check(self) -> str:
+        stalled = self.stalled_for()
+        if stalled is not None:
+            return (f"stalled: {self.pending} records pending, none consumed for "
+                    f"{stalled:.0f} s ({self.last_error or 'no error reported'})")
         if not self.connected or self._consumer is None:
             return f"broker not connected ({self.last_error or 'connecting'})"
         await self._consumer.topics()  # a metadata round trip: raises or times out when down
@@ -140,8 +188,9 @@ class CrmConsumer(BackgroundWorker):
             consumer = self._consumer_factory()
             producer = self._producer_factory()
             try:
-                await producer.start()
-                await consumer.start()
+                async with asyncio.timeout(self._broker_timeout_s * 2):
+                    await producer.start()
+                    await consumer.start()
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 for client in (consumer, producer):
@@ -156,6 +205,10 @@ class CrmConsumer(BackgroundWorker):
             self._consumer, self._producer = consumer, producer
             self.connected = True
             self.last_error = None
+            # A new client gets a full stall timeout before it may be rebuilt again; the
+            # readiness clock (last progress) runs on across rebuilds.
+            self._consumer_since = self._clock()
+            self._last_check = 0.0
             CONNECTED.set(1)
             log.info("consuming %s as group %s", self.topic, self.settings.crm_consumer_group)
             return
@@ -175,25 +228,95 @@ class CrmConsumer(BackgroundWorker):
         while True:
             try:
                 await self._connect()
-                assert self._consumer is not None
-                while True:
-                    record = await self._consumer.getone()
-                    await self.handle(record)
-                    await self._commit(record)
+                await self._consume()
             except asyncio.CancelledError:
                 raise
+            except ConsumerStuck as exc:
+                REBUILDS.labels(exc.reason).inc()
+                self.last_error = str(exc)
+                log.warning("consumer cannot make progress, rebuilding it: %s", exc)
+                await self._disconnect()
             except Exception as exc:
                 # Never crash: reconnect with fresh clients.
+                REBUILDS.labels("error").inc()
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("consumer loop failed; reconnecting")
                 await self._disconnect()
                 await asyncio.sleep(1)
 
+    async def _consume(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        while True:
+            # getmany returns after at most this long even when idle: the progress check
+            # runs on a quiet topic too.
+            batches = await consumer.getmany(
+                timeout_ms=int(_PROGRESS_CHECK_INTERVAL_S * 1000), max_records=_FETCH_BATCH
+            )
+            for records in batches.values():
+                for record in records:
+                    self.pending = max(self.pending, 1)  # one in hand
+                    await self.handle(record)
+                    await self._commit(record)
+                    self._last_progress = self._clock()
+                    self.pending = max(self.pending - 1, 0)
+                    await self._check_progress()
+            await self._check_progress()
+
+    async def _check_progress(self) -> None:
+        """Every second: how many records wait on our partitions. Pending with nothing
+        consumed for CRM_STALL_TIMEOUT_S -> rebuild; a log shorter than our position (the
+        topic was recreated) -> read that partition again from its beginning."""
+        now = self._clock()
+        if now - self._last_check < _PROGRESS_CHECK_INTERVAL_S:
+            return
+        self._last_check = now
+        consumer = self._consumer
+        assert consumer is not None
+        assigned = list(consumer.assignment())
+        pending = 0
+        if assigned:
+            try:
+                async with asyncio.timeout(self._broker_timeout_s):
+                    ends = await consumer.end_offsets(assigned)
+                    positions = {tp: await consumer.position(tp) for tp in assigned}
+            except (KafkaError, TimeoutError, OSError) as exc:
+                self.last_error = f"lag check failed: {type(exc).__name__}: {exc}"
+                pending = self.pending  # unknown: keep the last count
+            else:
+                recreated = [tp for tp in assigned if positions[tp] > ends[tp]]
+                if recreated:
+                    log.warning("the log of %s ends before our position (topic recreated?): "
+                                "reading it again from the beginning", recreated)
+                    await consumer.seek_to_beginning(*recreated)
+                pending = sum(max(ends[tp] - positions[tp], 0) for tp in assigned)
+                self._lag_detail = ", ".join(
+                    f"{tp.partition}: {positions[tp]}/{ends[tp]}" for tp in sorted(assigned)
+                )
+        self.pending = pending
+        PENDING.set(pending)
+        if pending == 0:
+            self._last_progress = now
+        stalled = self.stalled_for()
+        if stalled is not None and now - self._consumer_since > self._stall_timeout_s:
+            raise ConsumerStuck(
+                "stalled", f"{pending} records pending (partition: position/end "
+                f"{self._lag_detail}), none consumed for {stalled:.0f} s"
+            )
+
     async def _commit(self, record: ConsumerRecord[Any, Any]) -> None:
         assert self._consumer is not None
         partition = TopicPartition(record.topic, record.partition)
         try:
-            await self._consumer.commit({partition: record.offset + 1})
+            # Bounded: aiokafka retries some refusals (UnknownTopicOrPartition after a broker
+            # restart) without end; such a client is rebuilt.
+            async with asyncio.timeout(self._broker_timeout_s * 2):
+                await self._consumer.commit({partition: record.offset + 1})
+        except TimeoutError:
+            raise ConsumerStuck(
+                "commit-timeout", f"offset commit for {partition}@{record.offset} did not "
+                f"complete in {self._broker_timeout_s * 2:g} s"
+            ) from None
         except (CommitFailedError, KafkaError) as exc:
             # A rebalance or outage: the record may be redelivered, and the dedupe table
             # (or the dead-letter topic's consumers) absorb the repeat.
@@ -290,9 +413,12 @@ class CrmConsumer(BackgroundWorker):
         async def publish() -> None:
             if self._producer is None:
                 raise KafkaError("no producer")
-            await self._producer.send_and_wait(
-                self.dead_letter_topic, value=record.value, key=record.key, headers=headers
-            )
+            # A safety net above aiokafka's own delivery timeout (a retry may duplicate the
+            # dead letter; its consumers dedupe by event id).
+            async with asyncio.timeout(self._broker_timeout_s * 3):
+                await self._producer.send_and_wait(
+                    self.dead_letter_topic, value=record.value, key=record.key, headers=headers
+                )
 
         await self._retrying("dead-letter publish", publish)
         DEAD_LETTERED.labels(code).inc()
@@ -309,7 +435,7 @@ class CrmConsumer(BackgroundWorker):
                 raise
             except asyncio.CancelledError:
                 raise
-            except (TransientMailError, DatabaseError, KafkaError, OSError) as exc:
+            except (TransientMailError, DatabaseError, KafkaError, OSError, TimeoutError) as exc:
                 if isinstance(exc, TransientMailError):
                     MAIL_FAILURES.labels(self.mailer.name, "transient").inc()
                 reason = f"{type(exc).__name__}: {exc}"

@@ -29,6 +29,9 @@ class Settings(ServiceSettings, DatabaseSettings, KafkaSettings, CustomerTopicSe
     kafka_fetch_max_wait_ms: int = Field(default=100, ge=0, le=10_000)
     # Reconnect backoff while the broker is unreachable at start-up.
     kafka_connect_backoff_max_s: float = Field(default=10.0, gt=0)
+    # Records pending and none consumed for this long: /ready says 503 and the Kafka client
+    # is rebuilt (above the longest expected mail retry wait, MAIL_RETRY_MAX_S).
+    crm_stall_timeout_s: float = Field(default=60.0, gt=0)
 
     mail_backend: Literal["ses", "smtp", "file"] = "file"
     mail_dir: str = "var/mail"

@@ -493,9 +493,10 @@ cluster() {
     if ((CREATE_INFRA)); then
       eksctl_config_in_vpc <"$config" >"$config.tmp"
       mv "$config.tmp" "$config"
-      printf '# generated %s (vpc, node group security group):\n' "$config"
-      awk '/^vpc:/ { p = 1 } p && /^[a-z]/ && !/^vpc:/ { p = 0 } p || /securityGroups:|attachIDs:/' \
-        "$config" | sed 's/^/#   /'
+      printf '# generated %s (what --create-infra changes):\n' "$config"
+      awk '/^vpc:/ { p = 1 } p && /^[a-z]/ && !/^vpc:/ { p = 0 } p' "$config" | sed 's/^/#   /'
+      printf '#   managedNodeGroups[0].securityGroups.attachIDs: [%s]\n' "${NETWORK[NodeSecurityGroupId]}"
+      printf '#   iam: withOIDC only (no serviceAccounts: the -app stack creates the role)\n'
     fi
     run eksctl create cluster --config-file "$config"
     # eksctl writes the kubeconfig itself

@@ -40,9 +40,10 @@ class _TracedExecutor:
         self._attributes = attributes
 
     def _span(self, sql: str) -> Any:
-        # Statements only inside a trace: the relay's polling and the readiness probes
-        # would otherwise start a trace of their own every second.
-        if not trace.get_current_span().get_span_context().is_valid:
+        # Statements only inside a recorded trace: the relay's polling and the readiness
+        # probes would otherwise start a trace of their own every second, and a request the
+        # sampler dropped (parent-based: its children are dropped too) costs nothing more.
+        if not trace.get_current_span().is_recording():
             return nullcontext(trace.INVALID_SPAN)
         name, operation = _describe(sql)
         return self._tracer.start_as_current_span(
@@ -89,7 +90,7 @@ class TracedDatabase(_TracedExecutor):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Executor]:
-        if not trace.get_current_span().get_span_context().is_valid:
+        if not trace.get_current_span().is_recording():
             async with self._db.transaction() as tx:
                 yield tx
             return

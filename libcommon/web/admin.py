@@ -29,9 +29,9 @@ def add_admin_port(app: web.Application, settings: ServiceSettings, name: str) -
     admin = web.Application(middlewares=[make_core_middleware(name, None)])
     # The same dict: checks a service registers later are seen here too.
     admin[READY_CHECKS_KEY] = app[READY_CHECKS_KEY]
-    admin.router.add_get("/status", status_handler, allow_head=True)
-    admin.router.add_get("/ready", ready_handler, allow_head=False)
-    admin.router.add_get("/metrics", metrics.metrics_handler, allow_head=False)
+    admin.router.add_get("/status", status_handler)
+    admin.router.add_get("/ready", ready_handler)
+    admin.router.add_get("/metrics", metrics.metrics_handler)
 
     async def serve_admin(_app: web.Application) -> AsyncIterator[None]:
         runner = web.AppRunner(admin, access_log=None, handle_signals=False)

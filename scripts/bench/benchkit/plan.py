@@ -16,8 +16,9 @@ from benchkit import stack
 from benchkit.cases import Case, parse_connections, parse_workers, select_cases, services_needed
 
 # Offsets from --base-port, so a local stack on the default ports is left alone.
-PORT_OFFSETS = {"svc_book": 0, "svc_customer": 1, "crm": 2, "recommender": 3, "bff_book": 80,
-                "bff_customer": 81, "floor": 90, "floor_logged": 91, "tansu": 92}
+PORT_OFFSETS = {"svc_book": 0, "svc_customer": 1, "crm": 2, "recommender": 3,
+                "svc_book_traced": 4, "bff_book": 80, "bff_customer": 81, "bff_book_traced": 82,
+                "floor": 90, "floor_logged": 91, "tansu": 92, "otlp_sink": 93}
 TOKEN_TTL_S = 7 * 86400
 TOPIC = CUSTOMER_TOPIC
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 # Process order in the CPU column: the one the request reaches first.
-CPU_ORDER = ("floor", "floor_logged", "bff_book", "bff_customer", "svc_book", "svc_customer")
+CPU_ORDER = ("floor", "floor_logged", "bff_book", "bff_book_traced", "bff_customer", "svc_book",
+             "svc_book_traced", "svc_customer", "otlp_sink")
 TARGET_CONNECTIONS = 16
 TARGET_WORKERS = 1
 RSS_LIMIT_MB = 120.0

@@ -24,8 +24,16 @@ from benchkit.plan import TOPIC, BenchPlan
 
 START_TIMEOUT_S = 40.0
 READY_TIMEOUT_S = 20.0
-SERVICE_ORDER = ("svc_book", "svc_customer", "crm", "bff_book", "bff_customer")
-UPSTREAM = {"bff_book": "svc_book", "bff_customer": "svc_customer"}
+SERVICE_ORDER = ("svc_book", "svc_book_traced", "svc_customer", "crm", "bff_book",
+                 "bff_book_traced", "bff_customer")
+UPSTREAM = {"bff_book": "svc_book", "bff_customer": "svc_customer",
+            "bff_book_traced": "svc_book_traced"}
+# Twins with tracing on (OTLP to the sink): same package, same database, own port.
+TRACED_SUFFIX = "_traced"
+
+
+def module_of(package: str) -> str:
+    return package.removesuffix(TRACED_SUFFIX)
 
 
 class Services:
@@ -45,7 +53,7 @@ class Services:
 
     def check_sources(self) -> None:
         for package in SERVICE_ORDER:
-            if not (self.plan.root / package / "app.py").exists():
+            if not (self.plan.root / module_of(package) / "app.py").exists():
                 self.unavailable[package] = f"{package}/app.py does not exist yet"
         if self.plan.with_crm and "crm" in self.unavailable:
             self.journal.note(f"--with-crm: {self.unavailable['crm']}; running without the CRM")
@@ -125,8 +133,20 @@ class Services:
             self.start_floor(logged=True)
         if "svc_customer" in needed and "svc_customer" not in self.unavailable:
             self.start_tansu()
+        if "otlp_sink" in needed:
+            proc = self.procs.add(stack.otlp_sink_proc(self.plan.ports["otlp_sink"],
+                                                       self.plan.logs))
+            proc.start()
+            try:
+                proc.wait_http("/status", 15)
+            except NotReady as exc:
+                for twin in ("svc_book_traced", "bff_book_traced"):
+                    self.unavailable[twin] = f"the OTLP sink did not start: {exc}"
+                self.journal.note(f"otlp_sink: {exc}\n{proc.log_tail()}")
 
     def service_env(self, package: str, workers: int) -> dict[str, str]:
+        if package.endswith(TRACED_SUFFIX):
+            return self._traced_env(package, workers)
         plan = self.plan
         access, _ = plan.access_log_env()
         env = {"WORKERS": str(workers), **access}
@@ -153,6 +173,18 @@ class Services:
                     "JWT_SECRET": plan.secret}
         return env
 
+    def _traced_env(self, package: str, workers: int) -> dict[str, str]:
+        plan = self.plan
+        env = self.service_env(module_of(package), workers) | {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{plan.ports['otlp_sink']}",
+            "OTEL_SERVICE_NAME": package,
+        }
+        if package == "bff_book_traced":
+            env["BOOK_SERVICE_URL"] = f"http://127.0.0.1:{plan.ports['svc_book_traced']}"
+        elif package == "svc_book_traced":
+            env["BREAKER_STATE_FILE"] = str(plan.out / "tmp" / "breaker-traced.json")
+        return env
+
     def start_services(self, workers: int) -> None:
         """Upstreams first, then BFFs; a service that fails is noted and its cases skipped."""
         wanted = set(self.plan.needed_services())
@@ -165,7 +197,8 @@ class Services:
                 continue
             proc = self.procs.add(stack.service_proc(
                 package, self.plan.ports[package], self.service_env(package, workers),
-                self.plan.logs / f"{package}-w{workers}.log", self.plan.root))
+                self.plan.logs / f"{package}-w{workers}.log", self.plan.root,
+                module=module_of(package)))
             proc.start()
             try:
                 proc.wait_http("/status", START_TIMEOUT_S)

@@ -122,7 +122,9 @@ def migrate(package: str, url: str, log_path: Path, root: Path = ROOT) -> None:
 def python_env(extra: Mapping[str, str], pythonpath: str = str(ROOT)) -> dict[str, str]:
     env = dict(os.environ)
     # Per-service values are set explicitly; stray global ones must not leak in.
-    for name in ("DATABASE_URL", "PORT", "WORKERS", "HOST"):
+    # OTEL_* too: only the traced twins trace (their env sets the endpoint).
+    for name in ("DATABASE_URL", "PORT", "WORKERS", "HOST", "OTEL_EXPORTER_OTLP_ENDPOINT",
+                 "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
         env.pop(name, None)
     env["PYTHONPATH"] = pythonpath
     env["PYTHONUNBUFFERED"] = "1"
@@ -139,9 +141,17 @@ def floor_proc(port: int, log_dir: Path, *, logged: bool = False) -> Proc:
 
 
 def service_proc(package: str, port: int, env: Mapping[str, str], log_path: Path,
-                 root: Path = ROOT) -> Proc:
+                 root: Path = ROOT, module: str | None = None) -> Proc:
+    """`python -m <module>` (default: the package) named `package` in the process group."""
     full_env = python_env({"PORT": str(port), "HOST": "127.0.0.1", **env}, str(root))
-    return Proc(package, [sys.executable, "-m", package], full_env, log_path, port, cwd=root)
+    return Proc(package, [sys.executable, "-m", module or package], full_env, log_path, port,
+                cwd=root)
+
+
+def otlp_sink_proc(port: int, log_dir: Path) -> Proc:
+    argv = [sys.executable, "-m", "benchkit.otlp_sink", "--port", str(port)]
+    return Proc("otlp_sink", argv, python_env({}, str(BENCH_DIR)), log_dir / "otlp_sink.log",
+                port)
 
 
 def tansu_proc(binary: str, port: int, log_dir: Path) -> Proc:

@@ -5,8 +5,8 @@
 so PUT/DELETE with If-Match check and write in one statement. Nullable so SQLite needs no table
 rebuild; every writer sets it and this migration fills existing rows.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 """
 
 import hashlib
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
