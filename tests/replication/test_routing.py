@@ -95,13 +95,15 @@ async def test_lists_and_searches_are_served_by_the_reader(
     replication_pair.wait_caught_up()
     reader_selects = replication_pair.replica.status("Com_select")
     writer_selects = replication_pair.primary.status("Com_select")
-    on_reader = queries("reader", "list")
+    on_reader, on_writer = queries("reader", "list"), queries("writer", "list")
     paths = ["/books?limit=20"] * 10 + ["/books?q=rust&limit=20"] * 5 + ["/books?genre=non-fiction"]
     for path in paths:
         response = await book_client.get(path)
         assert response.status == 200
         assert len((await response.json())["items"]) == 3
-    assert queries("reader", "list") - on_reader == len(paths)
+    # A search may take several statements (svc_book/search.py): every one on the reader.
+    assert queries("reader", "list") - on_reader >= len(paths)
+    assert queries("writer", "list") == on_writer
     assert replication_pair.replica.status("Com_select") - reader_selects >= len(paths)
     assert replication_pair.primary.status("Com_select") - writer_selects == 0
 
