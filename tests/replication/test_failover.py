@@ -28,7 +28,7 @@ from tests.replication.test_routing import (
 )
 from tests.svc_book.conftest import book
 
-pytestmark = [pytest.mark.mariadb, pytest.mark.xdist_group("replication")]
+pytestmark = [pytest.mark.mariadb, pytest.mark.slow, pytest.mark.xdist_group("replication")]
 
 CONNECT_TIMEOUT_S = 1.0
 SLACK_S = 1.0
