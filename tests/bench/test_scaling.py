@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 from benchkit import scaling
 
@@ -38,10 +39,10 @@ def test_deep_page_cursors_are_isbns_inside_the_catalog() -> None:
 
 
 def test_a_full_scan_of_books_fails_a_search_but_a_bounded_derived_table_does_not() -> None:
-    scan = [[{"table": "books", "type": "ALL", "key": None}]]
-    derived = [[{"table": "<derived2>", "type": "ALL", "key": None},
+    scan: list[list[dict[str, Any]]] = [[{"table": "books", "type": "ALL", "key": None}]]
+    derived: list[list[dict[str, Any]]] = [[{"table": "<derived2>", "type": "ALL", "key": None},
                 {"table": "books", "type": "index", "key": "PRIMARY"}]]
-    fulltext = [[{"table": "books", "type": "fulltext", "key": "ft_books_search"}]]
+    fulltext: list[list[dict[str, Any]]] = [[{"table": "books", "type": "fulltext", "key": "ft_books_search"}]]
     assert scaling.plan_verdict(scan, search=True)[0] is False
     assert scaling.plan_verdict(scan, search=True)[1].startswith("FULL SCAN")
     assert scaling.plan_verdict(scan, search=False)[0] is True
