@@ -9,12 +9,15 @@ with one process.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    PLATFORM_COLLECTOR,
+    REGISTRY,
     CollectorRegistry,
     Counter,
     Histogram,
@@ -23,6 +26,12 @@ from prometheus_client import (
 )
 
 MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+# /metrics says nothing an operator does not need: no python_info (the exact interpreter
+# version helps an attacker more than an operator, who has the image tag). process_* (memory,
+# CPU, file descriptors) and the request metrics stay.
+with contextlib.suppress(KeyError):
+    REGISTRY.unregister(PLATFORM_COLLECTOR)
 
 REQUESTS = Counter(
     "http_requests_total", "HTTP requests served", ["service", "method", "route", "status"]

@@ -50,6 +50,10 @@ class ServiceSettings(BaseSettings):
     # A client that stops sending its body gets 408 after this long.
     body_timeout_s: float = Field(default=10.0, gt=0)
     shutdown_timeout_s: float = Field(default=10.0, ge=0)
+    # Slowloris: a request header not complete this long after its first byte -> 408, closed.
+    header_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    # Open connections per process; one more is answered 503 and closed at once.
+    max_connections: int = Field(default=4096, ge=1)
     # Reverse proxies whose X-Forwarded-For/-Host/-Proto are believed (libcommon.forwarded).
     forwarded_allow_ips: ForwardedAllowIps = TrustedProxies.parse(DEFAULT_ALLOW_IPS)
     # When set, /metrics is served only on this port (with /status and /ready, which the main

@@ -23,11 +23,13 @@ from tests.deploy.cloudformation import (
     reset_moto,
     template_paths,
 )
+from tests.deploy.k8s import ROOT
 from tests.deploy.test_image import tool
 
 DATABASES = ("Books", "Customers", "Crm")
 
 
+@pytest.mark.slow  # starts a process
 def test_every_template_is_cfn_lint_clean() -> None:
     cfn_lint = tool("cfn-lint")
     assert cfn_lint is not None, "cfn-lint is a dev dependency (pyproject.toml)"
@@ -230,3 +232,19 @@ def test_smaller_settings_for_a_test_environment(moto: Moto) -> None:
     assert {(i["DBInstanceClass"], i["MultiAZ"]) for i in instances} == {("db.t4g.micro", False)}
     for db in DATABASES:
         assert data[f"{db}ReaderEndpoint"] == data[f"{db}WriterEndpoint"]
+
+
+def test_the_readme_cost_table_states_the_template_defaults() -> None:
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("**Cost-relevant defaults**"):readme.index("**Tests**")]
+    network = {k: str(v.get("Default")) for k, v in load_template("network.yaml")["Parameters"].items()}
+    data = {k: str(v.get("Default")) for k, v in load_template("data.yaml")["Parameters"].items()}
+    assert f"| Availability Zones | {network['AzCount']} |" in table
+    assert f"`NatGateways={network['NatGateways']}`" in table
+    assert f"3 × `{data['DbInstanceClass']}`, Multi-AZ" in table and data["DbMultiAz"] == "true"
+    assert f"3 × `{data['DbReplicaInstanceClass']}`" in table and data["DbReadReplicas"] == "true"
+    assert f"{data['DbAllocatedStorage']} GiB gp3 each, grows to {data['DbMaxAllocatedStorage']}" in table
+    assert f"{data['KafkaBrokerCount']} × `{data['KafkaInstanceType']}`, {data['KafkaVolumeGiB']} GiB each" in table
+    # Every smaller choice the table suggests is a parameter of the templates.
+    suggested = set(re.findall(r"([A-Z][A-Za-z]+)=[\w.-]+", table)) - {"NETWORK_PARAMETERS", "DATA_PARAMETERS"}
+    assert suggested <= set(network) | set(data), suggested - set(network) - set(data)

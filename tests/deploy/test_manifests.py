@@ -33,6 +33,8 @@ from tests.deploy.k8s import (
     workloads,
 )
 
+pytestmark = pytest.mark.slow  # every test starts a process
+
 OVERLAYS = ("local", "eks")
 APP_DEPLOYMENTS = {  # name -> (module, port, replicas)
     "svc-book": ("svc_book", 3000, 2),
