@@ -126,12 +126,20 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument("--base-port", type=int,
+                        help="primary, replica and three services on this port and the next "
+                             "four (default: free ports)")
     args = parser.parse_args()
 
-    with ReplicationPair() as pair:
+    ports = iter(range(args.base_port, args.base_port + 5)) if args.base_port else None
+
+    def next_port() -> int:
+        return next(ports) if ports is not None else free_port()
+
+    with ReplicationPair(primary_port=next_port(), replica_port=next_port()) as pair:
         writer_url, reader_url = pair.create_database("bst_bench_reader")
         logs = pair.base_dir
-        port = free_port()
+        port = next_port()
         base = {"DATABASE_URL": writer_url, "MIGRATE_ON_START": "true"}
         service = start_service(base, port, logs / "svc_book-seed.log")
         try:
@@ -145,7 +153,7 @@ def main() -> int:
         replica_pid = pair.replica.proc.pid  # type: ignore[union-attr]
         for mode, env in (("writer only", base),
                           ("writer + reader", {**base, "DATABASE_READ_URL": reader_url})):
-            port = free_port()
+            port = next_port()
             service = start_service(env, port, logs / f"svc_book-{mode[:6].strip()}.log")
             try:
                 if "DATABASE_READ_URL" in env:
