@@ -22,6 +22,8 @@ from yarl import URL
 ALLOWED_REQUEST_HEADERS = (
     "Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key",
     "X-Request-ID",
+    # W3C trace context from browser instrumentations: the trace continues at the BFF.
+    "traceparent", "tracestate",
 )
 EXPOSED_RESPONSE_HEADERS = (
     "Location", "ETag", "Idempotent-Replayed", "Retry-After", "RateLimit", "RateLimit-Policy",

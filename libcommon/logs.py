@@ -21,6 +21,18 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 trace_ids_hook: Callable[[], tuple[str, str] | None] | None = None
 
 
+# Text logs: a control character from a client (`%0d%0a` in a path) must not start a forged
+# line. C0 and C1 controls, DEL and the Unicode line/paragraph separators become \xNN/\uNNNN.
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+_CONTROLS |= {0x2028: "\\u2028", 0x2029: "\\u2029"}
+_ESCAPE_TABLE = str.maketrans(_CONTROLS)
+
+
+def escape_controls(text: str) -> str:
+    """`text` with every control character written as an escape: always one line."""
+    return text.translate(_ESCAPE_TABLE)
+
+
 def _trace_ids() -> tuple[str, str] | None:
     return trace_ids_hook() if trace_ids_hook is not None else None
 
@@ -51,8 +63,19 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
+    """One line per record: control characters in the message escaped; a traceback's lines
+    indented (so no text inside an exception message can start a line of its own)."""
+
     def __init__(self, service: str) -> None:
         super().__init__(f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = escape_controls(record.message)
+        return super().formatMessage(record)
+
+    def formatException(self, ei: Any) -> str:
+        text = super().formatException(ei)
+        return "\n".join("    " + escape_controls(line) for line in text.split("\n"))
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
@@ -118,6 +141,7 @@ class AccessLog:
             self._buffer += b"\n"
         else:
             trace = f" [trace={ids[0]}]" if ids is not None else ""
+            message = escape_controls(message)
             self._buffer += (
                 f"{stamp} {self._service} INFO access: {message} [rid={request_id}]{trace}\n"
             ).encode()

@@ -136,7 +136,11 @@ class Upstream:
         return self._session
 
     async def check(self) -> None:
-        """Readiness: the upstream's /status answers 200."""
+        """Readiness = "this BFF can serve": not ready when the upstream is down (connection
+        refused, reset, or /status answered non-200), still ready when it is only slow. Under
+        peak load the probe waits behind busy pooled connections and the upstream's own
+        queue; failing then would take every BFF out of the load balancer exactly at peak,
+        while requests still get their answer (or a 504 of their own)."""
         try:
             async with self.session.get(
                 self.base_url + "/status", timeout=self._ready_timeout, allow_redirects=False
@@ -144,7 +148,8 @@ class Upstream:
                 if response.status != 200:
                     raise RuntimeError(f"{self.name} /status answered {response.status}")
         except TimeoutError:
-            raise RuntimeError(f"{self.name} did not answer in time") from None
+            log.info("%s /status slower than %.1f s: still ready (slow is not down)",
+                     self.name, self._ready_timeout.total or 0)
         except aiohttp.ClientError:
             raise RuntimeError(f"{self.name} unreachable") from None
 

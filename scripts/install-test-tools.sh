@@ -43,4 +43,5 @@ fi
 if ! have aws; then
   echo "installing the AWS CLI (pip)"
   python3 -m pip install --quiet awscli
+  if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
 fi

@@ -4,7 +4,8 @@
     python scripts/postman.py --check    # exit 1 when the files differ from what this writes
 
 The collection calls every route of both BFFs, desktop and mobile, with test scripts asserting
-the status codes and shapes of docs/API.md. Run it against `make run`:
+the status codes and shapes of docs/API.md (ETags, If-None-Match, If-Match and
+Idempotency-Key included). Run it against `make run`:
 
     newman run docs/postman/bookstore.postman_collection.json \\
         -e docs/postman/local.postman_environment.json --env-var token=$TOKEN
@@ -109,6 +110,10 @@ def no_body() -> list[str]:
     return ['pm.test("no body", () => pm.expect(pm.response.text()).to.eql(""));']
 
 
+def remember(name: str, js_value: str) -> list[str]:
+    return [f'pm.collectionVariables.set("{name}", {js_value});']
+
+
 def field_equals(path: str, js_value: str) -> list[str]:
     return [f'pm.test("{path}", () => pm.expect(pm.response.json().{path}).to.eql({js_value}));']
 
@@ -159,7 +164,9 @@ C = "{{customerBaseUrl}}"
 
 
 def books() -> dict[str, Any]:
-    unique = ['pm.collectionVariables.set("isbn", "PM-" + Date.now().toString(36));']
+    unique = ['pm.collectionVariables.set("isbn", "PM-" + Date.now().toString(36));',
+              'pm.collectionVariables.set("bookKey", "book-" + Date.now().toString(36));']
+    key = {"Idempotency-Key": "{{bookKey}}"}
     location = header("Location", r"/books/PM-[0-9a-z]+$")
     items = [
         request("POST /books creates a book", "POST", f"{B}/books", [
@@ -167,7 +174,17 @@ def books() -> dict[str, Any]:
             'pm.test("stored as sent", () => { const b = pm.response.json();'
             ' pm.expect(b.ISBN).to.eql(pm.collectionVariables.get("isbn"));'
             ' pm.expect(b.price).to.eql(19.99); pm.expect(b.genre).to.eql("non-fiction"); });',
-        ], body=BOOK_BODY, prerequest=unique),
+            *header("ETag", '^"[0-9a-f]{32}"$'), *remember("bookCreated", "pm.response.text()"),
+        ], body=BOOK_BODY, prerequest=unique, headers=key),
+        request("POST /books retried with the same Idempotency-Key: the same 201", "POST",
+                f"{B}/books", [
+                    *status(201), *header("Idempotent-Replayed", "^true$"), *location,
+                    'pm.test("the original body", () => pm.expect(pm.response.text())'
+                    '.to.eql(pm.collectionVariables.get("bookCreated")));',
+                ], body=BOOK_BODY, headers=key),
+        request("POST /books, same Idempotency-Key, another body: 422", "POST", f"{B}/books",
+                error(422), body=BOOK_BODY.replace('"quantity": 3', '"quantity": 4'),
+                headers=key),
         request("POST /books again: 422", "POST", f"{B}/books",
                 error(422, "This ISBN already exists in the system."), body=BOOK_BODY),
         request("POST /books with invalid fields: 400", "POST", f"{B}/books", [
@@ -181,13 +198,23 @@ def books() -> dict[str, Any]:
         request("GET /books/{ISBN}", "GET", f"{B}/books/{{{{isbn}}}}", [
             *status(200), *schema("book", BOOK_SCHEMA), *field_equals("genre", '"non-fiction"'),
             *field_equals("quantity", "3"), *header("X-Request-ID", ".+"),
+            *header("ETag", '^"[0-9a-f]{32}"$'),
+            *remember("bookEtag", 'pm.response.headers.get("ETag")'),
         ]),
+        request("GET /books/{ISBN} with If-None-Match: 304", "GET", f"{B}/books/{{{{isbn}}}}",
+                [*status(304), *no_body()], headers={"If-None-Match": "{{bookEtag}}"}),
+        request("PUT /books/{ISBN} with a stale If-Match: 412", "PUT", f"{B}/books/{{{{isbn}}}}",
+                error(412), body=BOOK_BODY.replace('"quantity": 3', '"quantity": 99'),
+                headers={"If-Match": '"00000000000000000000000000000000"'}),
+        request("GET /books/{ISBN} after the 412: unchanged", "GET", f"{B}/books/{{{{isbn}}}}",
+                [*status(200), *field_equals("quantity", "3")]),
         request("GET /books/isbn/{ISBN}", "GET", f"{B}/books/isbn/{{{{isbn}}}}", [
             *status(200), *schema("book", BOOK_SCHEMA),
             *field_equals("ISBN", 'pm.collectionVariables.get("isbn")'),
         ]),
         request("GET /books/{ISBN} as a mobile client: genre 3", "GET", f"{B}/books/{{{{isbn}}}}",
-                [*status(200), *schema("book", BOOK_SCHEMA), *field_equals("genre", "3")],
+                [*status(200), *schema("book", BOOK_SCHEMA), *field_equals("genre", "3"),
+                 *header("ETag", '^"[0-9a-f]{32}-m"$')],
                 user_agent=MOBILE_UA),
         request("GET /books/isbn/{ISBN} as a mobile client: genre 3", "GET",
                 f"{B}/books/isbn/{{{{isbn}}}}", [*status(200), *field_equals("genre", "3")],
@@ -209,10 +236,13 @@ def books() -> dict[str, Any]:
                     '.forEach(b => pm.expect(b.genre).to.be.a("string")));',
                 ], user_agent=MOBILE_UA),
         request("GET /books?limit=0: 400", "GET", f"{B}/books?limit=0", error(400)),
-        request("PUT /books/{ISBN} replaces the book", "PUT", f"{B}/books/{{{{isbn}}}}", [
+        request("PUT /books/{ISBN} with the current If-Match", "PUT", f"{B}/books/{{{{isbn}}}}", [
             *status(200), *schema("book", BOOK_SCHEMA), *field_equals("quantity", "7"),
             *field_equals("genre", '"non-fiction"'),
+            'pm.test("a new ETag", () => pm.expect(pm.response.headers.get("ETag"))'
+            '.to.not.eql(pm.collectionVariables.get("bookEtag")));',
         ], body=BOOK_BODY.replace('"quantity": 3', '"quantity": 7'), user_agent=MOBILE_UA,
+                headers={"If-Match": "{{bookEtag}}"},
                 description="PUT answers are never reshaped, mobile or not."),
         request("PUT /books/{ISBN} with another ISBN in the body: 400", "PUT",
                 f"{B}/books/{{{{isbn}}}}", error(400),
@@ -240,13 +270,22 @@ def books() -> dict[str, Any]:
 def customers() -> dict[str, Any]:
     unique = ['pm.collectionVariables.set("userId", "post+" + Date.now().toString(36)'
               ' + "@example.org");']
-    remember = ['pm.collectionVariables.set("customerId", pm.response.json().id);']
+    unique.append('pm.collectionVariables.set("customerKey", "signup-" + Date.now().toString(36));')
+    key = {"Idempotency-Key": "{{customerKey}}"}
     items = [
         request("POST /customers registers a customer", "POST", f"{C}/customers", [
             *status(201), *schema("customer", CUSTOMER_SCHEMA),
             *header("Location", r"/customers/[0-9]+$"), *field_equals("state", '"PA"'),
-            *field_equals("userId", 'pm.collectionVariables.get("userId")'), *remember,
-        ], body=CUSTOMER_BODY, prerequest=unique),
+            *field_equals("userId", 'pm.collectionVariables.get("userId")'),
+            *remember("customerId", "pm.response.json().id"),
+            *remember("customerEtag", 'pm.response.headers.get("ETag")'),
+        ], body=CUSTOMER_BODY, prerequest=unique, headers=key),
+        request("POST /customers retried with the same Idempotency-Key: the same 201", "POST",
+                f"{C}/customers", [
+                    *status(201), *header("Idempotent-Replayed", "^true$"),
+                    *field_equals("id", 'pm.collectionVariables.get("customerId")'),
+                ], body=CUSTOMER_BODY, headers=key,
+                description="No second customer, no second event, no second welcome e-mail."),
         request("POST /customers again: 422", "POST", f"{C}/customers",
                 error(422, "This user ID already exists in the system."), body=CUSTOMER_BODY),
         request("POST /customers with a bad state: 400", "POST", f"{C}/customers", [
@@ -257,7 +296,16 @@ def customers() -> dict[str, Any]:
         request("GET /customers/{id}", "GET", f"{C}/customers/{{{{customerId}}}}", [
             *status(200), *schema("customer", CUSTOMER_SCHEMA),
             *field_equals("address2", '"suite 1"'),
+            'pm.test("the ETag of the 201", () => pm.expect(pm.response.headers.get("ETag"))'
+            '.to.eql(pm.collectionVariables.get("customerEtag")));',
         ]),
+        request("GET /customers/{id} with If-None-Match: 304", "GET",
+                f"{C}/customers/{{{{customerId}}}}", [*status(304), *no_body()],
+                headers={"If-None-Match": "{{customerEtag}}"}),
+        request("PUT /customers/{id} with a stale If-Match: 412", "PUT",
+                f"{C}/customers/{{{{customerId}}}}", error(412),
+                body=CUSTOMER_BODY.replace("Post Man", "Nobody"),
+                headers={"If-Match": '"00000000000000000000000000000000"'}),
         request("GET /customers/{id} as a mobile client: no address", "GET",
                 f"{C}/customers/{{{{customerId}}}}",
                 [*status(200), *schema("mobile customer", MOBILE_CUSTOMER_SCHEMA)],
@@ -360,8 +408,9 @@ def collection() -> dict[str, Any]:
                  "bearer": [{"key": "token", "value": "{{token}}", "type": "string"}]},
         "event": [{"listen": "test",
                    "script": {"type": "text/javascript", "exec": every_answer}}],
-        "variable": [{"key": "isbn", "value": ""}, {"key": "userId", "value": ""},
-                     {"key": "userIdEncoded", "value": ""}, {"key": "customerId", "value": ""}],
+        "variable": [{"key": name, "value": ""} for name in (
+            "isbn", "bookKey", "bookCreated", "bookEtag", "userId", "userIdEncoded",
+            "customerKey", "customerId", "customerEtag")],
         "item": [books(), customers(), access(), operations()],
     }
 

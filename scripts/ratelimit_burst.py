@@ -98,7 +98,7 @@ async def burst(session: aiohttp.ClientSession, urls: list[str], token: str, cou
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    secret = secrets.token_hex(32)
+    secret = secrets.token_urlsafe(48)  # the BFF wants 16+ distinct bytes: hex has 16 at most
     token = jwt.encode({"sub": "starlord", "iss": "cmu.edu", "exp": time.time() + 3600},
                        secret, algorithm="HS256")
     upstream = await start_upstream(args.base_port)

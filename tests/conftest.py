@@ -9,6 +9,7 @@ import pytest
 os.environ.setdefault("LOG_FORMAT", "text")
 
 pytest_plugins = [
+    "tests.fixtures.levels",
     "tests.fixtures.mariadb",
     "tests.fixtures.procs",
     "tests.fixtures.kafka",

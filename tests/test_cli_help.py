@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # every test starts a process
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PORTS = {"svc_book": 3000, "svc_customer": 3001, "crm": 3002, "recommender": 3003,
                  "bff_book": 8080, "bff_customer": 8081}

@@ -89,6 +89,7 @@ def test_every_package_the_readme_runs_with_python_m_exists() -> None:
         assert spec is not None, f"README runs python -m {package}, which does not exist"
 
 
+@pytest.mark.slow  # starts a process
 def test_the_local_run_help_the_readme_shows_runs() -> None:
     result = subprocess.run([sys.executable, "scripts/run_local.py", "--help"], cwd=ROOT,
                             capture_output=True, text=True, timeout=60, check=False)

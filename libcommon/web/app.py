@@ -22,9 +22,21 @@ from libcommon.settings import ServiceSettings
 from libcommon.tracing import tracing_middleware
 from libcommon.web.admin import add_admin_port
 from libcommon.web.errors import install_json_protocol_errors
+from libcommon.web.hardening import (
+    CONNECTION_GUARD_KEY,
+    ConnectionGuard,
+    bound_expect_handlers,
+    install_connection_guard,
+    set_server_header,
+)
 from libcommon.web.middleware import make_core_middleware
 from libcommon.web.openapi import load_openapi, openapi_handler
-from libcommon.web.ready import READY_CHECKS_KEY, ready_handler, status_handler
+from libcommon.web.ready import (
+    READY_CHECKS_KEY,
+    READY_INFORMATIONAL_KEY,
+    ready_handler,
+    status_handler,
+)
 
 SETTINGS_KEY = web.AppKey("settings", ServiceSettings)
 SERVICE_NAME_KEY = web.AppKey("service_name", str)
@@ -38,6 +50,7 @@ def create_base_app(
     middlewares: Iterable[Middleware] = (),
 ) -> web.Application:
     install_json_protocol_errors()
+    install_connection_guard()
     access = None
     if settings.access_log and logging.getLevelName(settings.log_level) <= logging.INFO:
         access = AccessLog(name, settings.log_format)
@@ -57,6 +70,16 @@ def create_base_app(
     app[BODY_TIMEOUT_KEY] = settings.body_timeout_s
     app[SERVICE_NAME_KEY] = name
     app[READY_CHECKS_KEY] = {}
+    app[READY_INFORMATIONAL_KEY] = set()
+    app[CONNECTION_GUARD_KEY] = ConnectionGuard(settings.header_timeout_s, settings.max_connections)
+    app.on_response_prepare.append(set_server_header)
+    max_body_bytes = settings.max_body_bytes
+
+    async def bound_expect(app: web.Application) -> None:
+        # At start-up: every route the service added by then gets it.
+        bound_expect_handlers(app, max_body_bytes)
+
+    app.on_startup.append(bound_expect)
     if access is not None:
         flush_access_log = access
 

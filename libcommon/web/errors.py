@@ -8,12 +8,22 @@ import logging
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
+from prometheus_client import Counter
 
 from libcommon.db import DatabaseUnavailable
+from libcommon.db.errors import error_text
 from libcommon.errors import ApiError
 from libcommon.jsonio import dumps, json_response
+from libcommon.web.hardening import SERVER_HEADER
+from libcommon.web.retry_after import retry_after_header
 
 log = logging.getLogger("libcommon.web")
+
+MALFORMED_REQUESTS = Counter(
+    "http_malformed_requests_total",
+    "Requests aiohttp refused before any handler (bad request line or headers, too long)",
+    ["status", "reason"],
+)
 
 STATUS_MESSAGES = {
     400: "Bad request.",
@@ -42,8 +52,11 @@ def error_response(request: web.Request, exc: Exception) -> web.Response:
         headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
         return json_response({"message": message}, status=exc.status, headers=headers)
     if isinstance(exc, DatabaseUnavailable):
-        log.warning("database unavailable", exc_info=exc)
-        return json_response({"message": "Database unavailable, try again later."}, status=503)
+        # One line, no traceback: during an outage every request would log one.
+        log.warning("database unavailable on %s %s: %s", request.method, request.path,
+                    error_text(exc))
+        return json_response({"message": "Database unavailable, try again later."}, status=503,
+                             headers={"Retry-After": retry_after_header(exc.retry_after_s)})
     log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
     return json_response({"message": "Internal server error."}, status=500)
 
@@ -51,7 +64,10 @@ def error_response(request: web.Request, exc: Exception) -> web.Response:
 def install_json_protocol_errors() -> None:
     """aiohttp answers HTTP-level parse errors (bad request line, oversized header) from its
     protocol layer, before any middleware, in text/plain and echoing the offending bytes.
-    Give those the contract's JSON error body too (a generic message: no input echoed).
+    Give those the contract's JSON error body too (a generic message: no input echoed),
+    and log each once, at INFO and without a traceback (aiohttp logs an ERROR with a full
+    traceback: a flood of malformed requests would flood the logs), counted in
+    `http_malformed_requests_total`. A 500 from this layer stays an ERROR with traceback.
 
     aiohttp offers no hook for this, so `RequestHandler.handle_error` is wrapped, once per
     process (idempotent); `create_base_app` calls it, nothing does at import time.
@@ -67,12 +83,22 @@ def install_json_protocol_errors() -> None:
         exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
-        original(self, request, status, exc, message)  # logs, and raises if already sending
+        if status >= 500:
+            original(self, request, status, exc, message)  # ERROR with traceback: a bug
+        else:
+            reason = type(exc).__name__ if exc is not None else "unknown"
+            MALFORMED_REQUESTS.labels(str(status), reason).inc()
+            # The reason text can carry the client's bytes: %r escapes them.
+            log.info("malformed HTTP request from %s answered %d: %s %r", request.remote,
+                     status, reason, str(message or exc or "")[:200])
+            if request.writer.output_size > 0:
+                raise ConnectionError("Response is sent already, cannot send another")
         text = "Malformed HTTP request." if status == 400 else STATUS_MESSAGES.get(
             status, "Internal server error." if status >= 500 else "Bad request."
         )
         response = web.Response(status=status, body=dumps({"message": text}),
-                                content_type="application/json")
+                                content_type="application/json",
+                                headers={"Server": SERVER_HEADER})
         response.force_close()
         return response
 

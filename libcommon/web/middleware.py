@@ -9,6 +9,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from libcommon import metrics
+from libcommon.errors import ApiError
 from libcommon.logs import AccessLog, request_id_var
 from libcommon.web.errors import error_response
 from libcommon.web.request_id import REQUEST_ID_HEADER, REQUEST_ID_KEY, request_id_from
@@ -34,6 +35,10 @@ def make_core_middleware(service: str, access: AccessLog | None) -> Middleware:
         status = 500  # if cancelled (client gone) before an answer
         try:
             try:
+                if not request.raw_path.startswith("/"):
+                    # Absolute-form (`GET http://evil.com/x`) or asterisk-form target: we are
+                    # no proxy, and nothing may be built from another host's URL.
+                    raise ApiError(400, "The request target must be a path (origin-form).")
                 response = await handler(request)
             except Exception as exc:  # CancelledError is a BaseException: it passes through
                 response = error_response(request, exc)

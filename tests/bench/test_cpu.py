@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from benchkit import baseline, cpu, stack
 from benchkit.report import CaseResult, describe_cpu, format_table
 
@@ -15,6 +16,7 @@ BURN = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() 
        "time.sleep(30)"
 
 
+@pytest.mark.slow  # starts a process
 def test_cpu_of_a_tree_counts_the_busy_child() -> None:
     parent_code = ("import subprocess, sys, time; "
                    f"subprocess.Popen([sys.executable, '-c', {BURN!r}]); time.sleep(30)")
@@ -57,6 +59,7 @@ def test_cpu_column_and_baseline_comparison() -> None:
     assert cells[-1] == "0.67"  # CPU per request: 400 / 600
 
 
+@pytest.mark.slow  # starts a process
 def test_export_revision_extracts_a_tree(tmp_path: Path) -> None:
     sha = baseline.export_revision("HEAD", tmp_path / "tree")
     assert len(sha) == 40

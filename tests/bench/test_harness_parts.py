@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from benchkit import stack
 from benchkit.plan import make_token
 from devkit.processes import Proc
@@ -23,6 +24,7 @@ def test_token_is_accepted_by_the_bff_verifier() -> None:
     assert claims["exp"] > time.time() + 86400
 
 
+@pytest.mark.slow  # starts a process
 def test_memory_report_covers_worker_children() -> None:
     code = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', " \
            "'import time; time.sleep(30)']); time.sleep(30)"

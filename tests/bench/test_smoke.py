@@ -19,7 +19,7 @@ from benchkit import stack, wrk
 from devkit.ports import free_port, port_in_use
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.skipif(wrk.find_wrk() is None, reason="wrk is not installed")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(wrk.find_wrk() is None, reason="wrk is not installed")]
 
 
 def test_smoke_run_of_the_floor_case_writes_table_json_and_chart(tmp_path: Path) -> None:

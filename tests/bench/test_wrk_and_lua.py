@@ -98,10 +98,12 @@ def lua_compile_error(source: str) -> str | None:
         lib.lua_close(state)
 
 
+@pytest.mark.slow  # starts a process
 def test_the_syntax_check_catches_broken_lua() -> None:
     assert lua_compile_error("function request( return 1 end") is not None
 
 
+@pytest.mark.slow  # starts a process
 @pytest.mark.parametrize("case", [c for c in CASES if c.lua_pieces()], ids=lambda c: c.name)
 def test_every_case_script_compiles(case) -> None:
     source = wrk.compose_script(case.lua_pieces())

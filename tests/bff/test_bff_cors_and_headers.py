@@ -44,6 +44,17 @@ async def test_preflight_is_answered_without_a_token(
     assert upstream.seen == []
 
 
+async def test_preflight_allows_the_w3c_trace_context(
+    bff: Bff, make_client: MakeClient
+) -> None:
+    client = await make_client(bff, cors_allow_origins=SHOP)
+    response = await client.options(
+        bff.get_path, headers=preflight(request_headers="traceparent, tracestate"))
+    assert response.status == 200
+    allowed = response.headers["Access-Control-Allow-Headers"].lower()
+    assert "traceparent" in allowed and "tracestate" in allowed
+
+
 async def test_preflight_for_a_write_with_json_body(
     bff: Bff, make_client: MakeClient
 ) -> None:

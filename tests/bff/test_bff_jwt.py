@@ -242,6 +242,7 @@ def test_secret_with_too_little_variety_is_refused(secret: str) -> None:
         BOOK_BFF.settings("http://127.0.0.1:1", jwt_secret=secret)
 
 
+@pytest.mark.slow  # starts a process
 @pytest.mark.parametrize("module", ["bff_book", "bff_customer"])
 def test_a_bff_process_refuses_a_secret_of_40_spaces_naming_the_variable(module: str) -> None:
     # The attack as found: the real process started with JWT_SECRET of 40 spaces and served.

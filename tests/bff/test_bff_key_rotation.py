@@ -140,6 +140,7 @@ def test_bad_key_lists_stop_start_up_without_echoing_keys(
             assert part not in err, case
 
 
+@pytest.mark.slow  # starts a process
 @pytest.mark.parametrize("spec", [f"k2:{NEW},k1:{OLD}", f"{NEW},{OLD}"], ids=["kids", "plain"])
 def test_deploy_smoke_token_is_signed_with_the_first_key(spec: str) -> None:
     result = subprocess.run(

@@ -18,6 +18,8 @@ from tests.deploy.k8s import (
     traffic_allowed,
 )
 
+pytestmark = pytest.mark.slow  # every test starts a process
+
 needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl not installed")
 ADMIN_PORT = 9000
 SERVICES = ("svc-book", "svc-customer", "crm", "bff-book", "bff-customer")

@@ -23,11 +23,13 @@ from tests.deploy.cloudformation import (
     reset_moto,
     template_paths,
 )
+from tests.deploy.k8s import ROOT
 from tests.deploy.test_image import tool
 
 DATABASES = ("Books", "Customers", "Crm")
 
 
+@pytest.mark.slow  # starts a process
 def test_every_template_is_cfn_lint_clean() -> None:
     cfn_lint = tool("cfn-lint")
     assert cfn_lint is not None, "cfn-lint is a dev dependency (pyproject.toml)"
@@ -69,8 +71,15 @@ def test_no_password_is_a_parameter_and_every_master_password_is_a_secrets_manag
 
 
 def test_kafka_is_tls_only_and_the_sender_identity_and_role_are_declared() -> None:
-    kafka = load_template("data.yaml")["Resources"]["Kafka"]["Properties"]
+    data = load_template("data.yaml")["Resources"]
+    kafka = data["Kafka"]["Properties"]
     assert kafka["EncryptionInfo"]["EncryptionInTransit"] == {"ClientBroker": "TLS", "InCluster": True}
+    # The services create no topics: the brokers do, replicated.
+    assert kafka["ConfigurationInfo"]["Arn"] == {"Ref": "KafkaConfiguration"}
+    condition, two_brokers, more = data["KafkaConfiguration"]["Properties"]["ServerProperties"]["Fn::If"]
+    assert condition == "TwoBrokers"
+    assert "auto.create.topics.enable=true" in two_brokers and "auto.create.topics.enable=true" in more
+    assert "default.replication.factor=3" in more and "min.insync.replicas=2" in more
     assert kafka["BrokerNodeGroupInfo"]["SecurityGroups"] == [{"Ref": "BrokerSecurityGroupId"}]
     app = load_template("app.yaml")["Resources"]
     assert app["SenderEmailIdentity"]["Type"] == "AWS::SES::EmailIdentity"
@@ -223,3 +232,19 @@ def test_smaller_settings_for_a_test_environment(moto: Moto) -> None:
     assert {(i["DBInstanceClass"], i["MultiAZ"]) for i in instances} == {("db.t4g.micro", False)}
     for db in DATABASES:
         assert data[f"{db}ReaderEndpoint"] == data[f"{db}WriterEndpoint"]
+
+
+def test_the_readme_cost_table_states_the_template_defaults() -> None:
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("**Cost-relevant defaults**"):readme.index("**Tests**")]
+    network = {k: str(v.get("Default")) for k, v in load_template("network.yaml")["Parameters"].items()}
+    data = {k: str(v.get("Default")) for k, v in load_template("data.yaml")["Parameters"].items()}
+    assert f"| Availability Zones | {network['AzCount']} |" in table
+    assert f"`NatGateways={network['NatGateways']}`" in table
+    assert f"3 × `{data['DbInstanceClass']}`, Multi-AZ" in table and data["DbMultiAz"] == "true"
+    assert f"3 × `{data['DbReplicaInstanceClass']}`" in table and data["DbReadReplicas"] == "true"
+    assert f"{data['DbAllocatedStorage']} GiB gp3 each, grows to {data['DbMaxAllocatedStorage']}" in table
+    assert f"{data['KafkaBrokerCount']} × `{data['KafkaInstanceType']}`, {data['KafkaVolumeGiB']} GiB each" in table
+    # Every smaller choice the table suggests is a parameter of the templates.
+    suggested = set(re.findall(r"([A-Z][A-Za-z]+)=[\w.-]+", table)) - {"NETWORK_PARAMETERS", "DATA_PARAMETERS"}
+    assert suggested <= set(network) | set(data), suggested - set(network) - set(data)

@@ -32,6 +32,8 @@ from tests.deploy.test_deploy_script import (
     run_script,
 )
 
+pytestmark = pytest.mark.slow  # every test starts a process
+
 
 def real_aws() -> str | None:
     """The AWS CLI's own script: a pyenv shim costs a shell and pyenv on each of many calls."""

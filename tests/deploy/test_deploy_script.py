@@ -25,6 +25,8 @@ from tests.deploy.k8s import (
 from tests.deploy.test_image import tool
 from tests.deploy.test_manifests import validation_errors
 
+pytestmark = pytest.mark.slow  # every test starts a process
+
 SCRIPT = ROOT / "scripts" / "deploy.sh"
 ACCOUNT, REGION, VERSION = "123456789012", "eu-west-1", "v9.8.7-test"
 IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/bookstore:{VERSION}"

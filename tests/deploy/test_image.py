@@ -35,6 +35,7 @@ def stages(text: str) -> list[list[str]]:
     return result
 
 
+@pytest.mark.slow  # starts a process
 @pytest.mark.skipif(tool("hadolint") is None, reason="hadolint not installed")
 def test_hadolint_passes() -> None:
     result = subprocess.run(
@@ -43,6 +44,7 @@ def test_hadolint_passes() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow  # starts a process
 @pytest.mark.skipif(tool("hadolint") is None, reason="hadolint not installed")
 def test_hadolint_would_catch_a_bad_dockerfile(tmp_path: Path) -> None:
     bad = tmp_path / "Dockerfile"

@@ -33,6 +33,8 @@ from tests.deploy.k8s import (
     workloads,
 )
 
+pytestmark = pytest.mark.slow  # every test starts a process
+
 OVERLAYS = ("local", "eks")
 APP_DEPLOYMENTS = {  # name -> (module, port, replicas)
     "svc-book": ("svc_book", 3000, 2),
@@ -437,3 +439,29 @@ def test_eks_uses_msk_tls_ses_irsa_and_no_secrets_in_the_repo(eks: list[Resource
     for name in ("bff-book", "bff-customer"):
         annotations = find(eks, "Service", name)["metadata"]["annotations"]
         assert annotations["service.beta.kubernetes.io/aws-load-balancer-type"] == "nlb"
+
+
+@needs_kubectl
+def test_eks_prometheus_scrapes_every_service_on_its_metrics_port(eks: list[Resource]) -> None:
+    """The PodMonitor selects the five services' pods, names a port each container has, that
+    port is ADMIN_PORT (where /metrics is served), and the monitoring namespace may reach it."""
+    (monitor,) = by_kind(eks, "PodMonitor").values()
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    assert endpoint["path"] == "/metrics"
+    (expression,) = monitor["spec"]["selector"]["matchExpressions"]
+    assert expression["key"] == "app.kubernetes.io/name" and expression["operator"] == "In"
+    assert set(expression["values"]) == set(APP_DEPLOYMENTS)
+    admin_port = int(config_data(eks)["ADMIN_PORT"])
+    policy = find(eks, "NetworkPolicy", "allow-prometheus-scrape")
+    (rule,) = policy["spec"]["ingress"]
+    assert [p["port"] for p in rule["ports"]] == [admin_port]
+    (peer,) = rule["from"]
+    assert peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "monitoring"}
+    assert policy["spec"]["podSelector"] == monitor["spec"]["selector"]
+    for name in APP_DEPLOYMENTS:
+        assert pod_labels(eks, name)["app.kubernetes.io/name"] in expression["values"]
+        (container,) = pod_spec(find(eks, "Deployment", name))["containers"]
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert ports.get(endpoint["port"]) == admin_port, name
+    rule_labels = find(eks, "PrometheusRule", "bookstore-alerts")["metadata"]["labels"]
+    assert rule_labels["release"] == monitor["metadata"]["labels"]["release"]

@@ -10,6 +10,8 @@ import pytest
 from tests.deploy.k8s import KUBECTL, MANIFESTS, by_kind, find, render
 from tests.deploy.test_deploy_script import VERSION, deploy_env, fake_tools, run_script
 
+pytestmark = pytest.mark.slow  # every test starts a process
+
 __all__ = ["fake_tools"]  # the fixture, imported for the tests below
 
 needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl not installed")

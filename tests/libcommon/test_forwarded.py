@@ -69,6 +69,7 @@ async def test_impossible_ports_never_reach_location(book_bff: ServiceProcess, s
         assert location == f"{own}/books/p-{number}", extra
 
 
+@pytest.mark.slow  # starts a process
 def test_a_bad_forwarded_allow_ips_stops_the_process_naming_it() -> None:
     env = {"PYTHONPATH": str(ROOT), "JWT_SECRET": SECRET, "FORWARDED_ALLOW_IPS": "10.0.0.0/8,evil"}
     done = subprocess.run([sys.executable, "-m", "bff_book"], cwd=ROOT, env=env,

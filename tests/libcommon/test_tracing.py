@@ -42,6 +42,7 @@ def test_tracing_is_on_only_with_an_otlp_endpoint(env: dict[str, str], enabled: 
     assert tracing.tracing_enabled(env) is enabled
 
 
+@pytest.mark.slow  # starts a process
 def test_off_means_no_middleware_no_trace_config_no_sdk() -> None:
     code = (
         "import sys, libcommon.tracing as t, libcommon.db.traced;"
@@ -57,6 +58,7 @@ def test_off_means_no_middleware_no_trace_config_no_sdk() -> None:
     assert out.stdout.strip() == "ok", out.stderr
 
 
+@pytest.mark.slow  # starts a process
 def test_setup_from_environment_exports_to_the_receiver(otlp_receiver: OtlpReceiver) -> None:
     """A process configured by OTEL_* alone exports its spans (and flushes at shutdown)."""
     code = (

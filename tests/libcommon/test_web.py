@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp import web
 
 from libcommon.errors import ApiError
@@ -80,6 +81,7 @@ async def test_ready_reports_each_check(aiohttp_client: Any) -> None:
         "status": "unavailable", "checks": {"db": "ok", "broker": "broker unreachable"}}
 
 
+@pytest.mark.slow  # starts a process
 def test_bad_setting_stops_with_one_line_naming_the_variable() -> None:
     env = {**os.environ, "PORT": "not-a-port", "PYTHONPATH": str(ROOT)}
     result = subprocess.run([sys.executable, "-m", "svc_book"], env=env, cwd=ROOT,
@@ -108,6 +110,7 @@ run_service(create_app, ServiceSettings(), name="slow")
 """
 
 
+@pytest.mark.slow  # starts a process
 async def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path) -> None:
     port = free_port()
     script = tmp_path / "slow_app.py"

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.monitoring.rules import PROMTOOL_TESTS, alerts, write_rules
@@ -32,12 +33,14 @@ def test_the_issue_s_alerts_exist_with_severity_and_summary() -> None:
         assert rule["annotations"]["summary"], name
 
 
+@pytest.mark.slow  # starts a process
 def test_promtool_check_rules(tmp_path: Path) -> None:
     result = _promtool("check", "rules", str(write_rules(tmp_path)))
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(EXPECTED_ALERTS)} rules found" in result.stdout
 
 
+@pytest.mark.slow  # starts a process
 def test_promtool_unit_tests_pass(tmp_path: Path) -> None:
     write_rules(tmp_path)
     shutil.copy(PROMTOOL_TESTS, tmp_path / PROMTOOL_TESTS.name)
@@ -57,6 +60,7 @@ def test_every_alert_has_a_firing_and_a_quiet_case() -> None:
     assert quiet == EXPECTED_ALERTS
 
 
+@pytest.mark.slow  # starts a process
 def test_promtool_unit_tests_can_fail(tmp_path: Path) -> None:
     """A rule made stricter than its test expects is caught (the runner is not a no-op)."""
     path = write_rules(tmp_path)

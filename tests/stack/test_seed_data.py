@@ -9,6 +9,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "scripts" / "seed"
 COURSE_ISBNS = {"978-0-321-55268-6", "978-0321815736", "9780133065107", "978-0395489321",
@@ -20,6 +22,7 @@ def _rows(name: str) -> list[dict[str, Any]]:
     return rows
 
 
+@pytest.mark.slow  # starts a process
 def test_committed_files_match_the_generator():
     result = subprocess.run([sys.executable, str(SEED / "generate.py"), "--check"],
                             capture_output=True, text=True, timeout=30)

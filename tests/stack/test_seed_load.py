@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.fixtures.procs import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,6 +57,7 @@ def test_first_run_inserts_second_run_skips_invalid_rows_are_rejected(service_pr
     assert "seed-reject-1: 400" in output
 
 
+@pytest.mark.slow  # starts a process
 def test_transport_errors_fail_the_run(tmp_path):
     books = json.loads((SEED / "books.json").read_text())[:3]
     (tmp_path / "books.json").write_text(json.dumps(books))

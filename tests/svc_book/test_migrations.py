@@ -37,3 +37,23 @@ async def test_upgrade_backfills_documents(database_url: str, aiohttp_client: An
     # The document follows every write.
     assert (await client.put("/books/old-1", json=book("old-1", quantity=9))).status == 200
     assert (await (await client.get("/books/old-1")).json()) == book("old-1", quantity=9)
+
+
+async def test_upgrade_tags_existing_books(database_url: str, aiohttp_client: Any,
+                                           tmp_path: Any) -> None:
+    """0004 fills `etag` with the tag GET computes, so If-Match works on books stored before."""
+    await asyncio.to_thread(migrate_sync, "svc_book", database_url, "0001")
+    db = await connect(database_url)
+    await db.execute(
+        "INSERT INTO books (isbn, title, author, description, genre, price, quantity)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s)", ("old-1", "Dune", "Herbert", "desert", "sf",
+                                                 "10.00", 3))
+    await db.close()
+    settings = Settings(database_url=database_url, migrate_on_start="true", access_log=False,
+                        breaker_state_file=str(tmp_path / "b.json"))
+    client = await aiohttp_client(create_app(settings))
+    tag = (await client.get("/books/old-1")).headers["ETag"]
+    assert (await client.put("/books/old-1", json=book("old-1"),
+                             headers={"If-Match": '"0123"'})).status == 412
+    assert (await client.put("/books/old-1", json=book("old-1"),
+                             headers={"If-Match": tag})).status == 200

@@ -36,3 +36,23 @@ async def test_upgrade_backfills_documents(database_url: str, aiohttp_client: An
     assert (await client.put("/customers/1", json=customer("old1@example.com"))).status == 200
     assert await (await client.get("/customers/1")).json() == {
         "id": 1, **customer("old1@example.com")}
+
+
+async def test_upgrade_tags_existing_customers(database_url: str, aiohttp_client: Any) -> None:
+    """0004 fills `etag` with the tag GET computes, so If-Match works on older customers."""
+    await asyncio.to_thread(migrate_sync, "svc_customer", database_url, "0001")
+    db = await connect(database_url)
+    await db.execute(
+        "INSERT INTO customers (user_id, user_id_key, name, phone, address, address2, city,"
+        " state, zipcode) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        ("old1@example.com", "old1@example.com", "Old", "1", "1 Main St", None, "Erie", "PA",
+         "16501"))
+    await db.close()
+    settings = Settings(database_url=database_url, migrate_on_start="true", access_log=False,
+                        kafka_bootstrap_servers="127.0.0.1:9")
+    client = await aiohttp_client(create_app(settings))
+    tag = (await client.get("/customers/1")).headers["ETag"]
+    assert (await client.put("/customers/1", json=customer("old1@example.com"),
+                             headers={"If-Match": '"0123"'})).status == 412
+    assert (await client.put("/customers/1", json=customer("old1@example.com"),
+                             headers={"If-Match": tag})).status == 200

@@ -52,6 +52,7 @@ async def test_runs_on_an_empty_sqlite_file_and_never_waits_for_kafka(
     assert db_file.exists()
 
 
+@pytest.mark.slow  # starts a process
 def test_mysql_migrates_with_one_command(mysql_database: Callable[[], str]) -> None:
     url = mysql_database()
     for _ in range(2):  # a second run is a no-op

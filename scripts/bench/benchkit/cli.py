@@ -68,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also run this revision of the project (exported to a scratch "
                              "directory, own ports and databases), interleaved with the "
                              "current tree, and print the ratios per case")
+    parser.add_argument("--rate-limits", default="default",
+                        help="comma list of default, off, memory, redis: the BFF cases run once "
+                             "per value, the BFFs restarted with RATE_LIMIT_ENABLED and "
+                             "RATE_LIMIT_STORAGE_URL set accordingly (default: the services' "
+                             "own settings); the default budgets, so nothing is refused")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0",
+                        help="the Redis of --rate-limits redis (keys under a per-run prefix)")
     parser.add_argument("--smoke", action="store_true",
                         help="a quick check of the harness: 1 s runs, no warm-up, 4 "
                              "connections, 20 seeded rows (numbers are meaningless)")
@@ -123,23 +130,36 @@ class Bench:
         self.plan.logs.mkdir(parents=True, exist_ok=True)
         self.services.check_sources()
         self.services.check_ports()
+        self.services.check_redis()
         self.services.setup_databases()
         self.services.start_dependencies()
         self.services.start_services(workers)
         seed_services(self.plan, self.services, self.journal)
 
-    def measure(self, case: Case, connections: int, workers: int) -> CaseResult:
+    def measure(self, case: Case, connections: int, workers: int,
+                label: str | None = None) -> CaseResult:
         result = self.measurer.run_case(case, connections, workers)
+        if label is not None:
+            result.case = label
         self.results.append(result)
         self.journal.say(describe_progress(result))
         return result
 
     def measure_pass(self, workers: int, first: bool) -> None:
-        for case in self.plan.cases:
-            if not first and not case.uses_workers:
-                continue  # the floor and the ceiling do not depend on WORKERS
-            for connections in self.plan.connections:
-                self.measure(case, connections, workers)
+        modes = self.plan.rate_limit_modes
+        for index, mode in enumerate(modes):
+            if index > 0:  # the same BFF cases again, the BFFs restarted with this mode
+                self.plan.rate_limit_mode = mode
+                self.services.restart_bffs(workers)
+            for case in self.plan.cases:
+                if not first and not case.uses_workers:
+                    continue  # the floor and the ceiling do not depend on WORKERS
+                if index > 0 and not case.bff:
+                    continue  # rate limits only change the BFFs
+                for connections in self.plan.connections:
+                    label = f"{case.name} [limits {mode}]" if len(modes) > 1 and case.bff else None
+                    self.measure(case, connections, workers, label)
+        self.plan.rate_limit_mode = modes[0]  # the next WORKERS pass starts as this one did
 
     def collect_memory(self, workers: int) -> None:
         for package, rows in self.services.memory().items():
@@ -195,6 +215,7 @@ class Bench:
             "warmup_s": plan.warmup,
             "workers": plan.workers,
             "access_log": access_desc,
+            "rate_limits": plan.rate_limit_modes,
             "crm": bool(plan.with_crm and "crm" not in self.services.unavailable),
             "seed": {"books": plan.seed_books, "customers": plan.seed_customers},
             "wrk": _wrk_version(self.wrk),

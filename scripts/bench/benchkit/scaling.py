@@ -1,13 +1,14 @@
 """`python scripts/bench_scaling.py`: Book service latency by catalog size, with query plans.
 
-For each size (default 1k, 100k, 1M books) the catalog in one MariaDB database grows to that
-size by bulk inserts (multi-row INSERTs with the FULLTEXT indexes dropped, rebuilt after: a
-million rows in minutes, not hours), then the Book service is started on it and each case is
-measured with wrk over one connection (latency, not throughput): point GET, first and deep list
-pages, a common-term and a rare-term search (first page), and the author filter. The SQL each
-case runs is captured from the repository itself and EXPLAINed; a search case whose plan scans
-the whole table fails. At the end: the table of p50 latencies per size, the ratio to the
-smallest size (target: within 3x at 1M), and each plan's verdict. Long: see docs/BENCHMARKS.md.
+For each size (default 1k, 100k, 1M books) a MariaDB database is filled by bulk inserts
+(multi-row INSERTs with the FULLTEXT indexes dropped, rebuilt after: a million rows in minutes,
+not hours) and a Book service started on it. Each case (point GET, first and deep list pages,
+common-term and rare-term search, the author filter) is then measured at every size back to
+back, so a busy machine weighs on every size alike: wrk over one connection (latency, not
+throughput), and the server time of the statements the repository itself runs for it (run on
+a plain connection, best of 5), each EXPLAINed; a search case whose plan scans the whole table
+fails. At the end: p50 per size, the ratio of the largest size to the smallest (target: within
+3x at 1M), SQL time per size and the plans. Long: see docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def isbn_of(index: int) -> str:
 
 def book_row(index: int, size_hint: int) -> tuple[Any, ...]:
     """One row of the books table as the service writes it (columns, doc, search text)."""
+    from libcommon.conditional import resource_tag
     from svc_book.search import index_text
 
     rng = random.Random(index)
@@ -85,11 +87,11 @@ def book_row(index: int, size_hint: int) -> tuple[Any, ...]:
         "quantity": quantity,
     })
     return (isbn_of(index), title, author, description, genre, str(price), quantity, doc,
-            index_text(title), index_text(author, description))
+            resource_tag(doc), index_text(title), index_text(author, description))
 
 
 _INSERT = ("INSERT INTO books (isbn, title, author, description, genre, price, quantity, doc, "
-           "search_title, search_body) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
+           "etag, search_title, search_body) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
 
 
 def grow(database: str, start: int, end: int, say: Any) -> float:
@@ -152,46 +154,67 @@ def cases_for(size: int) -> list[ScaleCase]:
     ]
 
 
-class _RecordingDatabase:
-    """Stands in for the database: records the SQL the repository would run."""
+class _MeasuringDatabase:
+    """Stands in for the service's database adapter: runs the repository's statements on a
+    plain pymysql connection, recording each with the time it took."""
 
     dialect = "mysql"
 
-    def __init__(self) -> None:
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
         self.statements: list[tuple[str, tuple[Any, ...]]] = []
+        self.seconds = 0.0
 
     async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         self.statements.append((sql, tuple(params)))
-        # One row: never a full page, so a search goes through all of its statements.
-        return [{"isbn": "0", "doc": b"{}"}]
+        started = time.perf_counter()
+        with self._conn.cursor() as cur:
+            cur.execute(sql, tuple(params))
+            names = [d[0] for d in cur.description]
+            rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        self.seconds += time.perf_counter() - started
+        return rows
 
     async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
-        await self.fetch_all(sql, params)
-        return None
+        rows = await self.fetch_all(sql, params)
+        return rows[0] if rows else None
 
 
-def case_sql(case: ScaleCase, size: int) -> list[tuple[str, tuple[Any, ...]]]:
-    """The statements the Book service may run for the case's first path."""
+def run_case_sql(case: ScaleCase, size: int, database: str,
+                 repeats: int = 5) -> tuple[list[tuple[str, tuple[Any, ...]]], float]:
+    """The statements the Book service runs for the case's first path (executed for real),
+    and their server time in ms (best of `repeats`)."""
     from svc_book.repository import BookRepository
     from svc_book.search import SearchQuery
 
-    db = _RecordingDatabase()
-    repo = BookRepository(db)  # type: ignore[arg-type]
-    path = case.paths[0]
-    if case.name == "point-get":
-        asyncio.run(repo.get_json(path.rsplit("/", 1)[1]))
-    elif case.name.startswith("search"):
-        query = SearchQuery.parse(path.split("q=", 1)[1].split("&", 1)[0])
-        assert query is not None
-        asyncio.run(repo.search_json(query, limit=20))
-    elif case.name == "author-filter":
-        author = path.split("author=", 1)[1].split("&", 1)[0].replace("%20", " ")
-        asyncio.run(repo.list_json(limit=20, author=author))
-    elif case.name == "list-deep-page":
-        asyncio.run(repo.list_json(limit=20, after_isbn=isbn_of(int(size * 0.5))))
-    else:
-        asyncio.run(repo.list_json(limit=20))
-    return db.statements
+    conn = stack.admin_connection()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"USE `{database}`")
+        best = float("inf")
+        statements: list[tuple[str, tuple[Any, ...]]] = []
+        for _ in range(repeats):
+            db = _MeasuringDatabase(conn)
+            repo = BookRepository(db)  # type: ignore[arg-type]
+            path = case.paths[0]
+            if case.name == "point-get":
+                asyncio.run(repo.get_json(path.rsplit("/", 1)[1]))
+            elif case.name.startswith("search"):
+                query = SearchQuery.parse(path.split("q=", 1)[1].split("&", 1)[0])
+                assert query is not None
+                asyncio.run(repo.search_json(query, limit=20))
+            elif case.name == "author-filter":
+                author = path.split("author=", 1)[1].split("&", 1)[0].replace("%20", " ")
+                asyncio.run(repo.list_json(limit=20, author=author))
+            elif case.name == "list-deep-page":
+                asyncio.run(repo.list_json(limit=20, after_isbn=isbn_of(int(size * 0.5))))
+            else:
+                asyncio.run(repo.list_json(limit=20))
+            best = min(best, db.seconds)
+            statements = db.statements
+        return statements, round(best * 1000, 2)
+    finally:
+        conn.close()
 
 
 def explain(database: str, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
@@ -258,7 +281,7 @@ def format_table(results: list[ScaleResult], sizes: list[int]) -> str:
     by = {(r.size, r.case): r for r in results}
     names = list(dict.fromkeys(r.case for r in results))
     headers = ["case", *[f"p50 ms @{s:,}" for s in sizes], f"x @{sizes[-1]:,}/{sizes[0]:,}",
-               "plan at the largest size"]
+               *[f"sql ms @{s:,}" for s in sizes], "plan at the largest size"]
     rows = [headers]
     for name in names:
         row = [name]
@@ -269,8 +292,14 @@ def format_table(results: list[ScaleResult], sizes: list[int]) -> str:
         ratio = (f"{last.p50_ms / first.p50_ms:.1f}x" if first and last and first.p50_ms
                  and not first.error and not last.error else "-")
         row.append(ratio)
-        row.append("-" if last is None else
-                   ("ok  " if last.plan_ok else "FAIL ") + (last.error or last.plan))
+        for size in sizes:
+            r = by.get((size, name))
+            row.append(str(r.extra.get("sql_ms", "-")) if r is not None else "-")
+        if last is None:
+            row.append("-")
+        else:
+            verdict = "ok  " if last.plan_ok and not last.error else "FAIL "
+            row.append(verdict + (last.error or last.plan))
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(headers) - 1)]
     return "\n".join("  ".join([*(c.ljust(w) if i == 0 else c.rjust(w)
@@ -300,37 +329,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.path.insert(0, str(stack.ROOT))
     out: Path = args.out or stack.ROOT / "bench-results" / time.strftime("%Y%m%d-%H%M%S-scaling")
     out.mkdir(parents=True, exist_ok=True)
-    database = f"bench_scale_{args.port}"
+    # One database and one Book service per size, all up together: each case is measured at
+    # every size back to back, so a busy machine weighs on every size alike.
+    databases = {size: f"bench_scale_{args.port}_{size}" for size in sizes}
 
     def say(text: str) -> None:
         print(text, flush=True)
 
-    say(f"results: {out}; sizes {sizes}; database {database}")
-    stack.create_databases([database])
+    say(f"results: {out}; sizes {sizes}; databases {', '.join(databases.values())}")
+    stack.create_databases(list(databases.values()))
     results: list[ScaleResult] = []
     seeding: dict[int, float] = {}
     procs = ProcessGroup()
+    urls: dict[int, str] = {}
     try:
-        stack.migrate("svc_book", stack.database_url(database), out / "migrate.log")
-        current = 0
-        for size in sizes:
-            say(f"growing the catalog to {size:,} books")
-            seeding[size] = round(grow(database, current, size, say), 1)
-            current = size
+        for index, size in enumerate(sizes):
+            database = databases[size]
+            stack.migrate("svc_book", stack.database_url(database), out / "migrate.log")
+            say(f"seeding {size:,} books into {database}")
+            seeding[size] = round(grow(database, 0, size, say), 1)
             env = {"DATABASE_URL": stack.database_url(database), "MIGRATE_ON_START": "false",
                    "ACCESS_LOG": "false", "RECOMMENDER_URL": "http://127.0.0.1:9",
-                   "BREAKER_STATE_FILE": str(out / "breaker.json")}
-            proc = procs.add(stack.service_proc("svc_book", args.port, env,
+                   "BREAKER_STATE_FILE": str(out / f"breaker-{size}.json")}
+            proc = procs.add(stack.service_proc("svc_book", args.port + index, env,
                                                 out / f"svc_book-{size}.log"))
+            proc.name = f"svc_book-{size}"
             proc.start()
             proc.wait_http("/ready", 60)
-            for case in cases_for(size):
+            urls[size] = proc.url
+        for name in [case.name for case in cases_for(sizes[0])]:
+            for size in sizes:
+                case = next(c for c in cases_for(size) if c.name == name)
+                database = databases[size]
                 result = ScaleResult(size, case.name)
                 try:
+                    statements, result.extra["sql_ms"] = run_case_sql(case, size, database)
                     result.plan_ok, result.plan = plan_verdict(
-                        [explain(database, sql, params) for sql, params in case_sql(case, size)],
+                        [explain(database, sql, params) for sql, params in statements],
                         case.search)
-                    measured = measure(proc.url, case, out, args.duration, wrk_binary)
+                    measured = measure(urls[size], case, out, args.duration, wrk_binary)
                     result.p50_ms, result.p99_ms = measured.p50_ms, measured.p99_ms
                     result.requests = measured.requests
                     if measured.non_2xx:
@@ -339,21 +376,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                     result.error = str(exc).splitlines()[0][:200]
                 results.append(result)
                 say(f"  {size:>9,} {case.name:<22} p50 {result.p50_ms:8.2f} ms  p99 "
-                    f"{result.p99_ms:8.2f} ms  {'ok' if result.plan_ok else 'FAIL'} "
-                    f"{result.error or result.plan}")
-            procs.stop("svc_book")
+                    f"{result.p99_ms:8.2f} ms  sql {result.extra.get('sql_ms', '-')} ms  "
+                    f"{'ok' if result.plan_ok else 'FAIL'} {result.error or result.plan}")
     except KeyboardInterrupt:
         say("interrupted; reporting what was measured")
     finally:
         procs.stop_all()
         if not args.keep_db:
-            stack.drop_databases([database])
+            stack.drop_databases(list(databases.values()))
     measured_sizes = [s for s in sizes if any(r.size == s for r in results)]
     if not measured_sizes:
         return 2
     table = format_table(results, measured_sizes)
     say("\n" + table)
-    say(f"\nseeding seconds per step: {seeding}")
+    say(f"\nseeding seconds per size: {seeding}")
     (out / "scaling.txt").write_text(table + "\n", encoding="utf-8")
     (out / "scaling.json").write_text(json.dumps(
         {"sizes": measured_sizes, "seeding_s": seeding,

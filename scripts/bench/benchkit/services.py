@@ -167,11 +167,40 @@ class Services:
                     "MAIL_DIR": str(plan.out / "mail"), **kafka}
         elif package == "bff_book":
             env |= {"BOOK_SERVICE_URL": f"http://127.0.0.1:{plan.ports['svc_book']}",
-                    "JWT_SECRET": plan.secret}
+                    "JWT_SECRET": plan.secret, **plan.rate_limit_env()}
         elif package == "bff_customer":
             env |= {"CUSTOMER_SERVICE_URL": f"http://127.0.0.1:{plan.ports['svc_customer']}",
-                    "JWT_SECRET": plan.secret}
+                    "JWT_SECRET": plan.secret, **plan.rate_limit_env()}
         return env
+
+    def check_redis(self) -> None:
+        """--rate-limits redis measures nothing if Redis is down (the BFFs fail open)."""
+        if "redis" not in self.plan.rate_limit_modes:
+            return
+        import redis
+
+        url = self.plan.args.redis_url
+        client = redis.Redis.from_url(url, socket_timeout=2)
+        try:
+            client.ping()
+        except redis.RedisError as exc:
+            raise stack.StackError(f"--rate-limits redis: {url}: {exc}") from None
+        finally:
+            client.close()
+
+    def restart_bffs(self, workers: int) -> None:
+        """The running BFFs again, with the plan's current rate-limit mode."""
+        mode = self.plan.rate_limit_mode
+        for package in ("bff_book", "bff_customer"):
+            if self.procs.get(package) is None:
+                continue
+            self.procs.stop(package)
+            proc = self.procs.add(stack.service_proc(
+                package, self.plan.ports[package], self.service_env(package, workers),
+                self.plan.logs / f"{package}-w{workers}-limits-{mode}.log", self.plan.root))
+            proc.start()
+            proc.wait_http("/status", START_TIMEOUT_S)
+            self.journal.say(f"  {package} restarted (rate limits: {mode}, pid {proc.pid})")
 
     def _traced_env(self, package: str, workers: int) -> dict[str, str]:
         plan = self.plan
