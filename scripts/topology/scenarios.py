@@ -55,7 +55,8 @@ class Outcome:
     mails_duplicated: int
     restarted_unexpectedly: list[str]
     recovered_s: float | None
-    notes: list[str] = field(default_factory=list)
+    # kind of request -> {status: count} of the failures during the fault
+    failures_during: dict[str, dict[int, int]] = field(default_factory=dict)
 
     @property
     def invariants_hold(self) -> bool:
@@ -142,7 +143,16 @@ async def check(topology: Topology, name: str, result: LoadResult, fault_start: 
         writes_missing=len(missing_books) + len(missing_customers),
         customers=len(expected), mails_missing=len(expected - mails.keys()),
         mails_duplicated=sum(1 for a in expected if mails.get(a, 0) > 1),
-        restarted_unexpectedly=restarted, recovered_s=None)
+        restarted_unexpectedly=restarted, recovered_s=None,
+        failures_during=failures_by_kind(result, fault_start, lifted))
+
+
+def failures_by_kind(result: LoadResult, start: float, end: float) -> dict[str, dict[int, int]]:
+    found: dict[str, dict[int, int]] = {}
+    for record in result.failed(start, end):
+        by_status = found.setdefault(record.kind, {})
+        by_status[record.status] = by_status.get(record.status, 0) + 1
+    return found
 
 
 def missing_rows(topology: Topology, package: str, table: str, column: str,

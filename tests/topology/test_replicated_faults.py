@@ -67,6 +67,18 @@ async def test_registrations_while_the_broker_is_down_are_mailed_once_it_is_back
     assert outcome.failed_during == 0 and outcome.failed_after == 0, outcome
 
 
+async def test_with_the_primary_database_down_reads_go_on_and_writes_get_a_quick_503(
+        topology: Topology) -> None:
+    outcome = await scenario(topology, "kill-primary-db")
+    assert outcome.invariants_hold, outcome
+    # Reads are served from the replica; only writes fail, each with a 503 (Retry-After),
+    # answered within DB_CONNECT_TIMEOUT_S (2 s here) plus slack, never a hang or a 500.
+    assert set(outcome.failures_during) <= {"post_book", "put_book", "post_customer"}, outcome
+    assert all(set(by_status) == {503} for by_status in outcome.failures_during.values()), outcome
+    assert outcome.longest_ms < 6000, outcome
+    assert outcome.recovered_s is not None and outcome.recovered_s < 15, outcome
+
+
 async def test_one_replicas_slow_engine_opens_only_its_own_circuit(topology: Topology) -> None:
     outcome = await scenario(topology, "slow-engine-one-replica")
     assert outcome.invariants_hold, outcome
