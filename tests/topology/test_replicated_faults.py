@@ -5,14 +5,12 @@ the database, one welcome e-mail per registered customer, no other process resta
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from topology.cluster import HAPROXY_CFG, Ports, Topology
+from topology.cluster import Topology
 from topology.scenarios import SCENARIOS, Outcome, Timing, run_scenario
 
 pytestmark = [pytest.mark.slow, pytest.mark.mariadb, pytest.mark.kafka, pytest.mark.timeout(420),
@@ -85,12 +83,3 @@ async def test_one_replicas_slow_engine_opens_only_its_own_circuit(topology: Top
     # The other replica keeps answering recommendations: successes throughout the fault.
     assert outcome.statuses.get(200, 0) > 0
     assert set(outcome.statuses) <= {200, 201, 204, 503, 504}, outcome
-
-
-@pytest.mark.asyncio(loop_scope="function")
-def test_the_load_balancer_config_is_valid() -> None:
-    env = {**os.environ, **Ports.allocate().haproxy_env()}
-    result = subprocess.run(["haproxy", "-c", "-f", str(HAPROXY_CFG)], env=env,
-                            capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "option httpchk GET /ready" in HAPROXY_CFG.read_text()
