@@ -88,6 +88,7 @@ _FAILURE_LOG_INTERVAL_S = 30.0
 # How often the lag of the assigned partitions is asked for (while idle or busy).
 _PROGRESS_CHECK_INTERVAL_S = 1.0
 _FETCH_BATCH = 100
+_STOP_GRACE_S = 3.0
 
 Outcome = Literal["sent", "duplicate", "dead-lettered", "ignored"]
 T = TypeVar("T")
@@ -139,6 +140,7 @@ class CrmConsumer(BackgroundWorker):
         self._last_check = 0.0
         self._consumer_since = clock()
         self._lag_detail = ""
+        self._stopping = False
 
     def _default_consumer(self) -> AIOKafkaConsumer:
         s = self.settings
@@ -160,6 +162,16 @@ class CrmConsumer(BackgroundWorker):
         return create_producer(self.settings, client_id="crm-dlt")
 
     # -- lifecycle ---------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        # Let the record in hand finish (its commit included) before cancelling: a commit
+        # cancelled half-way leaves aiokafka a task whose failure nobody retrieves.
+        self._stopping = True
+        task = self._task
+        if task is not None:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(task), _STOP_GRACE_S)
+        await super().stop()
 
     async def _on_stop(self) -> None:
         await self._disconnect()
@@ -225,7 +237,7 @@ class CrmConsumer(BackgroundWorker):
                         await client.stop()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self._connect()
                 await self._consume()
@@ -247,7 +259,7 @@ class CrmConsumer(BackgroundWorker):
     async def _consume(self) -> None:
         consumer = self._consumer
         assert consumer is not None
-        while True:
+        while not self._stopping:
             # getmany returns after at most this long even when idle: the progress check
             # runs on a quiet topic too.
             batches = await consumer.getmany(
@@ -255,6 +267,8 @@ class CrmConsumer(BackgroundWorker):
             )
             for records in batches.values():
                 for record in records:
+                    if self._stopping:
+                        return
                     self.pending = max(self.pending, 1)  # one in hand
                     await self.handle(record)
                     await self._commit(record)

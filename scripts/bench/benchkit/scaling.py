@@ -295,8 +295,11 @@ def format_table(results: list[ScaleResult], sizes: list[int]) -> str:
         for size in sizes:
             r = by.get((size, name))
             row.append(str(r.extra.get("sql_ms", "-")) if r is not None else "-")
-        row.append("-" if last is None else
-                   ("ok  " if last.plan_ok else "FAIL ") + (last.error or last.plan))
+        if last is None:
+            row.append("-")
+        else:
+            verdict = "ok  " if last.plan_ok and not last.error else "FAIL "
+            row.append(verdict + (last.error or last.plan))
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(headers) - 1)]
     return "\n".join("  ".join([*(c.ljust(w) if i == 0 else c.rjust(w)
