@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from svc_book.app import create_app as create_book_app
+from tests.builders import book
 from tests.fixtures.replication import ReplicationPair
 from tests.replication.test_routing import (
     Client,
@@ -26,7 +27,6 @@ from tests.replication.test_routing import (
     queries,
     routed,
 )
-from tests.svc_book.conftest import book
 
 pytestmark = [pytest.mark.mariadb, pytest.mark.slow, pytest.mark.xdist_group("replication")]
 

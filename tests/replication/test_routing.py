@@ -24,9 +24,8 @@ from svc_book.app import create_app as create_book_app
 from svc_book.settings import Settings as BookSettings
 from svc_customer.app import create_app as create_customer_app
 from svc_customer.settings import Settings as CustomerSettings
+from tests.builders import book, customer
 from tests.fixtures.replication import ReplicationPair
-from tests.svc_book.conftest import book
-from tests.svc_customer.conftest import customer
 
 pytestmark = [pytest.mark.mariadb, pytest.mark.slow, pytest.mark.xdist_group("replication")]
 
