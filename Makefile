@@ -16,7 +16,7 @@ define install
 	touch $@
 endef
 
-.PHONY: help setup setup-local run test lint typecheck bench migrate lock clean
+.PHONY: help setup setup-local run test lint typecheck bench bench-reader migrate lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ typecheck: setup  ## mypy --strict
 
 bench: setup  ## benchmarks (needs MariaDB as root, wrk); ARGS=--help for cases
 	$(PY) scripts/bench.py $(ARGS)
+
+bench-reader: setup  ## lists/searches with and without a replica reader (wrk, MariaDB binaries)
+	$(PY) scripts/bench_reader.py $(ARGS)
 
 migrate: setup-local  ## apply the migrations of PACKAGE to DATABASE_URL (e.g. make migrate PACKAGE=svc_book)
 	@test -n "$(PACKAGE)" || { echo "usage: make migrate PACKAGE=svc_book|svc_customer|crm (DATABASE_URL from the environment)"; exit 2; }

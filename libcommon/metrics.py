@@ -20,6 +20,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -43,6 +44,27 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
+# With a reader configured (libcommon/db/routing.py): which pool served each statement, the
+# reader's lag as last sampled, each pool's state, and the reads that went elsewhere.
+DB_QUERIES = Counter(
+    "db_queries_total", "Statements run, by pool (writer/reader) and kind (write/point/list)",
+    ["database", "pool", "kind"],
+)
+DB_REPLICA_LAG = Gauge(
+    "db_replica_lag_seconds",
+    "Reader replication lag as last sampled (+Inf: unknown, replication stopped or reader down)",
+    ["database"], multiprocess_mode="livemax",
+)
+DB_POOL_UP = Gauge(
+    "db_pool_up", "1 while the pool's server answers, else 0 (any worker seeing it down: 0)",
+    ["database", "pool"], multiprocess_mode="livemin",
+)
+DB_FALLBACKS = Counter(
+    "db_read_fallbacks_total",
+    "Reads served by the other pool: lists on the writer (reason lag or reader_down), reads on "
+    "the reader (writer_down)",
+    ["database", "reason"],
+)
 
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 

@@ -96,6 +96,37 @@ class DatabaseSettings(BaseSettings):
     db_connect_timeout_s: float = Field(default=5.0, gt=0)
     # auto: migrate SQLite at start-up, leave MySQL to `python -m libcommon.migrate <pkg>`.
     migrate_on_start: Literal["auto", "true", "false"] = "auto"
+    # A replica (an RDS reader endpoint) for lists and searches; unset or empty: none. SQLite
+    # ignores it. Routing rules: libcommon/db/routing.py and the README.
+    database_read_url: str | None = None
+    # Lists go to the reader while its replication lag is at most this; beyond, to the writer.
+    read_max_lag_s: float = Field(default=1.0, ge=0)
+    # How often the reader's lag (and, while it is down, the writer) is checked in the
+    # background; also the Retry-After of a write refused while the writer is down.
+    db_health_interval_s: float = Field(default=0.5, gt=0, le=60)
+
+    @field_validator("database_read_url")
+    @classmethod
+    def _check_read_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if not value:
+            return None
+        writer = str(info.data.get("database_url", ""))
+        if writer.startswith("sqlite"):
+            return value  # ignored (see reader_url)
+        from libcommon.db.url import parse_database_url
+
+        parsed = parse_database_url(value)  # ValueError → one line naming DATABASE_READ_URL
+        if parsed.dialect != "mysql":
+            raise ValueError("the reader must be a MySQL/MariaDB URL like DATABASE_URL")
+        if not parsed.database:
+            raise ValueError("the reader URL names no database (mysql+aiomysql://.../<db>)")
+        return value
+
+    def reader_url(self) -> str | None:
+        """The reader to use: None without one, or when the writer is SQLite."""
+        if self.database_read_url is None or self.database_url.startswith("sqlite"):
+            return None
+        return self.database_read_url
 
     def should_migrate_on_start(self) -> bool:
         if self.migrate_on_start == "auto":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,14 +30,18 @@ class DelayBody(BaseModel):
     ms: StrictInt = Field(ge=0, le=MAX_DELAY_MS)
 
 
+Sleep = Callable[[float], Awaitable[None]]
+
 CATALOG_KEY = web.AppKey("catalog", Catalog)
 DELAY_KEY = web.AppKey("delay", Delay)
+# Injected: a test records the delay it would wait instead of measuring the wall clock.
+SLEEP_KEY: web.AppKey[Sleep] = web.AppKey("sleep")
 
 
 async def recommended_titles(request: web.Request) -> web.StreamResponse:
     delay_ms = request.app[DELAY_KEY].ms
     if delay_ms:
-        await asyncio.sleep(delay_ms / 1000)
+        await request.app[SLEEP_KEY](delay_ms / 1000)
     titles = request.app[CATALOG_KEY].recommend(request.match_info["isbn"])
     if not titles:
         return web.Response(status=204)
@@ -53,9 +58,12 @@ async def put_delay(request: web.Request) -> web.Response:
     return json_response({"ms": body.ms})
 
 
-def create_app(settings: Settings, catalog: Catalog | None = None) -> web.Application:
+def create_app(
+    settings: Settings, catalog: Catalog | None = None, sleep: Sleep = asyncio.sleep
+) -> web.Application:
     app = create_base_app(settings, name="recommender", openapi=OPENAPI)
     app[CATALOG_KEY] = catalog or Catalog.load()
+    app[SLEEP_KEY] = sleep
     app[DELAY_KEY] = Delay(settings.recommender_delay_ms)
     app.router.add_get("/recommended-titles/isbn/{isbn}", recommended_titles)
     app.router.add_get("/delay", get_delay)

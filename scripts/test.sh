@@ -19,5 +19,7 @@ echo "== ruff"; "$VENV/bin/ruff" check .
 echo "== mypy"; "$VENV/bin/mypy"
 echo "== pytest"
 # Two workers: the suite is mostly waiting on sockets and processes.
+# loadgroup: tests marked xdist_group("replication") share one worker, so one MariaDB
+# primary+replica pair serves them all (tests/replication).
 # The 15 slowest tests are listed at the end: where the suite's time goes.
-exec "$VENV/bin/pytest" -p no:cacheprovider -n 2 --durations=15 "$@"
+exec "$VENV/bin/pytest" -p no:cacheprovider -n 2 --dist loadgroup --durations=15 "$@"

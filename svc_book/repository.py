@@ -58,7 +58,7 @@ class BookRepository:
         self.keys = IdempotencyKeys(db, ttl_s=idempotency_ttl_s)
 
     async def get_json(self, isbn: str) -> bytes | None:
-        row = await self._db.fetch_one(_SELECT_DOC, (isbn,))
+        row = await self._db.point_reads.fetch_one(_SELECT_DOC, (isbn,))
         return bytes(row["doc"]) if row else None
 
     async def add(
@@ -135,7 +135,7 @@ class BookRepository:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY isbn LIMIT %s"
         params.append(limit + 1)
-        rows = await self._db.fetch_all(sql, params)
+        rows = await self._db.list_reads.fetch_all(sql, params)
         page = rows[:limit]
         next_after = page[-1]["isbn"] if len(rows) > limit and page else None
         return [bytes(row["doc"]) for row in page], next_after
@@ -182,7 +182,7 @@ class BookRepository:
         where = (" WHERE " + " AND ".join(scope)) if scope else ""
         # The window: the next SCAN_WINDOW books in scope, as an ISBN range (a derived table
         # of the rows would be materialized, on disk with its TEXT columns).
-        boundary = await self._db.fetch_one(
+        boundary = await self._db.list_reads.fetch_one(
             f"SELECT books.isbn AS isbn FROM books{where} "  # noqa: S608
             "ORDER BY books.isbn LIMIT 1 OFFSET %s",
             [*scope_params, SCAN_WINDOW - 1],
@@ -193,7 +193,7 @@ class BookRepository:
         if boundary is not None:
             window.append("books.isbn <= %s")
             window_params.append(boundary["isbn"])
-        rows = await self._db.fetch_all(
+        rows = await self._db.list_reads.fetch_all(
             "SELECT books.isbn AS isbn, books.doc AS doc FROM books "  # noqa: S608
             f"WHERE {' AND '.join(window)} ORDER BY books.isbn LIMIT %s",
             [*window_params, count],
@@ -203,7 +203,7 @@ class BookRepository:
         indexed, indexed_params = self._indexed_rank(query, rank)
         rest, rest_params = _filters(author, genre)
         rest_sql = " AND ".join([indexed, "books.isbn > %s", *rest])
-        rows.extend(await self._db.fetch_all(
+        rows.extend(await self._db.list_reads.fetch_all(
             f"SELECT books.isbn AS isbn, books.doc AS doc FROM books "  # noqa: S608
             f"WHERE {rest_sql} ORDER BY books.isbn LIMIT %s",
             [*indexed_params, boundary["isbn"], *rest_params, count - len(rows)],

@@ -48,12 +48,14 @@ class CustomerRepository:
 
     async def get_json(self, customer_id: int) -> tuple[bytes, str] | None:
         """The customer's JSON and tag."""
-        row = await self._db.fetch_one(f"{_SELECT} WHERE id = %s", (customer_id,))
+        row = await self._db.point_reads.fetch_one(f"{_SELECT} WHERE id = %s", (customer_id,))
         return _json(row) if row else None
 
     async def find_json_by_user_id(self, user_id: str) -> tuple[bytes, str] | None:
         """Case-insensitive (see `user_id_key`)."""
-        row = await self._db.fetch_one(f"{_SELECT} WHERE user_id_key = %s", (user_id_key(user_id),))
+        row = await self._db.point_reads.fetch_one(
+            f"{_SELECT} WHERE user_id_key = %s", (user_id_key(user_id),)
+        )
         return _json(row) if row else None
 
     async def register(

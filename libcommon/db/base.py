@@ -21,7 +21,10 @@ class DuplicateKeyError(DatabaseError):
 
 
 class DatabaseUnavailable(DatabaseError):
-    """The server cannot be reached or the connection broke; callers answer 503."""
+    """The server cannot be reached or the connection broke; callers answer 503 with
+    `Retry-After: retry_after_s`."""
+
+    retry_after_s: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +44,16 @@ class Executor(Protocol):
 
 
 class Database(Executor, Protocol):
+    """Its own statements and transactions run on the writer (the primary). Reads that may be
+    served elsewhere say so by running on one of the two read executors; with one database
+    (no reader, or SQLite) both are the database itself. The rules: libcommon/db/routing.py.
+    """
+
     dialect: Dialect
+    # Read-your-writes (`GET /books/{isbn}`): the writer; the reader only while the writer is down.
+    point_reads: Executor
+    # Lists and searches: the reader while it lags at most READ_MAX_LAG_S, else the writer.
+    list_reads: Executor
 
     def transaction(self) -> AbstractAsyncContextManager[Executor]:
         """Commit on normal exit, roll back on an exception."""

@@ -77,6 +77,8 @@ class SqliteDatabase:
         self._conn = conn
         self._executor = _SqliteExecutor(conn)
         self._lock = asyncio.Lock()
+        self.point_reads: Executor = self
+        self.list_reads: Executor = self
 
     @classmethod
     async def open(cls, path: str) -> SqliteDatabase:

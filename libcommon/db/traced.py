@@ -78,6 +78,11 @@ class TracedDatabase(_TracedExecutor):
         super().__init__(inner, get_tracer("libcommon.db"), attributes)
         self._db = inner
         self.dialect: Dialect = inner.dialect
+        # The routed reads (writer/reader, libcommon/db/routing.py) are spans too.
+        self.point_reads: Executor = _TracedExecutor(inner.point_reads, self._tracer,
+                                                     self._attributes)
+        self.list_reads: Executor = _TracedExecutor(inner.list_reads, self._tracer,
+                                                    self._attributes)
 
     @property
     def inner(self) -> Database:

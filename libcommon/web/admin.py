@@ -17,7 +17,12 @@ from aiohttp import web
 from libcommon import metrics
 from libcommon.settings import ServiceSettings
 from libcommon.web.middleware import make_core_middleware
-from libcommon.web.ready import READY_CHECKS_KEY, ready_handler, status_handler
+from libcommon.web.ready import (
+    READY_CHECKS_KEY,
+    READY_INFORMATIONAL_KEY,
+    ready_handler,
+    status_handler,
+)
 
 log = logging.getLogger("libcommon.web")
 
@@ -29,6 +34,7 @@ def add_admin_port(app: web.Application, settings: ServiceSettings, name: str) -
     admin = web.Application(middlewares=[make_core_middleware(name, None)])
     # The same dict: checks a service registers later are seen here too.
     admin[READY_CHECKS_KEY] = app[READY_CHECKS_KEY]
+    admin[READY_INFORMATIONAL_KEY] = app[READY_INFORMATIONAL_KEY]
     admin.router.add_get("/status", status_handler)
     admin.router.add_get("/ready", ready_handler)
     admin.router.add_get("/metrics", metrics.metrics_handler)

@@ -31,7 +31,12 @@ from libcommon.web.hardening import (
 )
 from libcommon.web.middleware import make_core_middleware
 from libcommon.web.openapi import load_openapi, openapi_handler
-from libcommon.web.ready import READY_CHECKS_KEY, ready_handler, status_handler
+from libcommon.web.ready import (
+    READY_CHECKS_KEY,
+    READY_INFORMATIONAL_KEY,
+    ready_handler,
+    status_handler,
+)
 
 SETTINGS_KEY = web.AppKey("settings", ServiceSettings)
 SERVICE_NAME_KEY = web.AppKey("service_name", str)
@@ -65,6 +70,7 @@ def create_base_app(
     app[BODY_TIMEOUT_KEY] = settings.body_timeout_s
     app[SERVICE_NAME_KEY] = name
     app[READY_CHECKS_KEY] = {}
+    app[READY_INFORMATIONAL_KEY] = set()
     app[CONNECTION_GUARD_KEY] = ConnectionGuard(settings.header_timeout_s, settings.max_connections)
     app.on_response_prepare.append(set_server_header)
     max_body_bytes = settings.max_body_bytes

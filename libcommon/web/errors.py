@@ -11,9 +11,11 @@ from aiohttp.web_request import BaseRequest
 from prometheus_client import Counter
 
 from libcommon.db import DatabaseUnavailable
+from libcommon.db.errors import error_text
 from libcommon.errors import ApiError
 from libcommon.jsonio import dumps, json_response
 from libcommon.web.hardening import SERVER_HEADER
+from libcommon.web.retry_after import retry_after_header
 
 log = logging.getLogger("libcommon.web")
 
@@ -50,8 +52,11 @@ def error_response(request: web.Request, exc: Exception) -> web.Response:
         headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
         return json_response({"message": message}, status=exc.status, headers=headers)
     if isinstance(exc, DatabaseUnavailable):
-        log.warning("database unavailable", exc_info=exc)
-        return json_response({"message": "Database unavailable, try again later."}, status=503)
+        # One line, no traceback: during an outage every request would log one.
+        log.warning("database unavailable on %s %s: %s", request.method, request.path,
+                    error_text(exc))
+        return json_response({"message": "Database unavailable, try again later."}, status=503,
+                             headers={"Retry-After": retry_after_header(exc.retry_after_s)})
     log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
     return json_response({"message": "Internal server error."}, status=500)
 

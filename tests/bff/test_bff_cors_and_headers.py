@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.bff.conftest import BOOK_BFF, CUSTOMER_BFF, DESKTOP_UA, Bff, MakeClient, headers
+from tests.bff.support import BOOK_BFF, CUSTOMER_BFF, Bff, MakeClient
 from tests.bff.upstream import BOOK, CUSTOMER, FakeService
+from tests.builders import DESKTOP_UA, headers
 
 SHOP = "https://shop.example.com"
 

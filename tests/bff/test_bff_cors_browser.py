@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.bff.conftest import DESKTOP_UA, SECRET, make_token
 from tests.bff.test_docs_page import chromium  # noqa: F401 - the headless Chromium fixture
+from tests.builders import DESKTOP_UA, SECRET, make_token
 from tests.fixtures.procs import ServiceProcess, free_port
 
 BOOK = {"ISBN": "978-0134494166", "title": "Clean Architecture", "Author": "Martin, R.",

@@ -13,8 +13,9 @@ import svc_book.app
 import svc_book.settings
 import svc_customer.app
 import svc_customer.settings
-from tests.bff.conftest import BOOK_BFF, CUSTOMER_BFF, MOBILE_UA, headers
+from tests.bff.support import BOOK_BFF, CUSTOMER_BFF
 from tests.bff.upstream import BOOK, CUSTOMER
+from tests.builders import MOBILE_UA, headers
 
 pytestmark = pytest.mark.mariadb
 

@@ -12,8 +12,9 @@ import pytest
 from yarl import URL
 
 from libcommon.docs_page import DOCS_PATH, DOCS_PATHS
-from tests.bff.conftest import BOOK_BFF, CUSTOMER_BFF, Bff, MakeClient, headers
+from tests.bff.support import BOOK_BFF, CUSTOMER_BFF, Bff, MakeClient
 from tests.bff.upstream import BOOK, CUSTOMER, FakeService
+from tests.builders import headers
 from tests.fixtures.procs import free_port
 
 

@@ -13,9 +13,10 @@ import pytest
 
 from libcommon.jwt_auth import JwtVerifier, TokenRejected, parse_keys, signing_key
 from libcommon.settings import load_settings
-from tests.bff.conftest import BOOK_BFF, DESKTOP_UA, SECRET, Bff, MakeClient, make_token
-from tests.bff.test_bff_jwt import ATTACKS, script_single_resources
+from tests.bff.attacks import ATTACKS, script_single_resources
+from tests.bff.support import BOOK_BFF, Bff, MakeClient
 from tests.bff.upstream import FakeService
+from tests.builders import DESKTOP_UA, SECRET, make_token
 from tests.deploy.test_deploy_script import SCRIPT as DEPLOY_SCRIPT
 from tests.deploy.test_deploy_script import deploy_env
 

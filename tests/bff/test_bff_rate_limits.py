@@ -11,16 +11,9 @@ from prometheus_client import REGISTRY
 
 from libcommon.ratelimit import RateLimitSettings, parse_limits
 from libcommon.settings import load_settings
-from tests.bff.conftest import (
-    BOOK_BFF,
-    CUSTOMER_BFF,
-    DESKTOP_UA,
-    Bff,
-    MakeClient,
-    headers,
-    make_token,
-)
+from tests.bff.support import BOOK_BFF, CUSTOMER_BFF, Bff, MakeClient
 from tests.bff.upstream import BOOK, CUSTOMER, FakeService
+from tests.builders import DESKTOP_UA, headers, make_token
 
 RATE_LIMIT_POLICY = re.compile(r'^"(?P<name>[a-z]+-per-[a-z]+)";q=(?P<q>\d+);w=(?P<w>\d+)$')
 RATE_LIMIT = re.compile(r'^"(?P<name>[a-z]+-per-[a-z]+)";r=0;t=(?P<t>\d+)$')

@@ -14,8 +14,9 @@ import aiohttp
 import pytest
 from prometheus_client import REGISTRY
 
-from tests.bff.conftest import BOOK_BFF, SECRET, MakeClient, headers
+from tests.bff.support import BOOK_BFF, MakeClient
 from tests.bff.upstream import BOOK, FakeService
+from tests.builders import SECRET, headers
 from tests.fixtures.procs import ServiceProcess, free_port
 from tests.fixtures.redis import RedisServer
 

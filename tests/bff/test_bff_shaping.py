@@ -10,16 +10,9 @@ from bff_book.shaping import MOBILE_BOOK_RULES
 from bff_customer.shaping import MOBILE_CUSTOMER_RULES
 from libcommon.client_type import ClientType, MobileRules, client_type_of, shape
 from libcommon.errors import ApiError
-from tests.bff.conftest import (
-    BOOK_BFF,
-    CUSTOMER_BFF,
-    DESKTOP_UA,
-    MOBILE_UA,
-    Bff,
-    MakeClient,
-    headers,
-)
+from tests.bff.support import BOOK_BFF, CUSTOMER_BFF, Bff, MakeClient
 from tests.bff.upstream import BOOK, CUSTOMER, FakeService
+from tests.builders import DESKTOP_UA, MOBILE_UA, headers
 
 MOBILE_BOOK = {**BOOK, "genre": 3}
 MOBILE_CUSTOMER = {"id": 7, "userId": "starlord+2@gmail.com", "name": "Star Lord",

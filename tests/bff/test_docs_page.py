@@ -21,7 +21,8 @@ from aiohttp.test_utils import TestClient
 
 from libcommon.docs_page import DOCS_PATHS, page_document
 from libcommon.web.openapi import load_openapi
-from tests.bff.conftest import BFFS, DESKTOP_UA, SECRET, Bff, MakeClient, headers, make_token
+from tests.bff.support import BFFS, Bff, MakeClient
+from tests.builders import DESKTOP_UA, SECRET, headers, make_token
 from tests.fixtures.procs import ServiceProcess
 
 CHROMIUM = "/usr/bin/chromium"

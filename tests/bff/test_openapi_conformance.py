@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.bff.conftest import DESKTOP_UA, SECRET, make_token
+from tests.builders import DESKTOP_UA, SECRET, make_token
 from tests.fixtures.contract import assert_conforms
 from tests.fixtures.procs import ServiceProcess
 

@@ -9,6 +9,8 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
+
 from crm.consumer import CrmConsumer
 from crm.mail import Mailer
 from crm.settings import Settings
@@ -78,3 +80,15 @@ async def running_crm(
         await mailer.close()
         if own_db:
             await database.close()
+
+
+async def publish(bootstrap: str, topic: str,
+                  records: list[tuple[bytes | None, list[tuple[str, bytes]]]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for value, headers in records:
+            await producer.send_and_wait(topic, value=value, key=b"k", partition=0,
+                                         headers=headers)
+    finally:
+        await producer.stop()

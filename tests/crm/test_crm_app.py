@@ -13,8 +13,7 @@ import pytest
 
 from crm.app import create_app
 from libcommon.events import build_customer_registered
-from tests.crm.helpers import crm_settings
-from tests.crm.test_crm_flow import publish
+from tests.crm.helpers import crm_settings, publish
 from tests.fixtures.kafka import TansuBroker
 from tests.fixtures.procs import ServiceProcess
 from tests.outbox.helpers import customer, eventually, unique

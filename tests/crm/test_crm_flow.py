@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import TopicPartition
 from prometheus_client import REGISTRY
 
 from crm.consumer import CrmConsumer
@@ -20,7 +20,7 @@ from libcommon.events import build_customer_registered
 from libcommon.kafka import KafkaSettings, create_producer
 from libcommon.outbox.relay import OutboxRelay
 from libcommon.outbox.store import enqueue
-from tests.crm.helpers import assert_welcome, crm_settings, open_crm_db, running_crm
+from tests.crm.helpers import assert_welcome, crm_settings, open_crm_db, publish, running_crm
 from tests.fixtures.kafka import TansuBroker
 from tests.fixtures.mail import DEFAULT_SENDER, MotoSes, SmtpServer
 from tests.outbox.helpers import customer, eventually, open_outbox_db, read_topic, unique
@@ -49,18 +49,6 @@ async def enqueue_customer(db: Database, topic: str, body: dict[str, Any]) -> st
         await enqueue(tx, topic=topic, key=record.key, payload=record.value,
                       headers=record.headers, event_id=record.event_id)
     return record.event_id
-
-
-async def publish(bootstrap: str, topic: str,
-                  records: list[tuple[bytes | None, list[tuple[str, bytes]]]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        for value, headers in records:
-            await producer.send_and_wait(topic, value=value, key=b"k", partition=0,
-                                         headers=headers)
-    finally:
-        await producer.stop()
 
 
 def good(n: int) -> tuple[bytes, list[tuple[str, bytes]]]:

@@ -18,8 +18,7 @@ from crm.mail import create_mailer
 from libcommon import logs
 from libcommon.db.traced import TracedDatabase
 from libcommon.events import build_customer_registered
-from tests.crm.helpers import crm_settings, open_crm_db, running_crm
-from tests.crm.test_crm_flow import publish
+from tests.crm.helpers import crm_settings, open_crm_db, publish, running_crm
 from tests.fixtures.kafka import TansuBroker
 from tests.fixtures.otlp import OtlpReceiver
 from tests.outbox.helpers import customer, eventually, unique

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.bff.conftest import DESKTOP_UA, SECRET, make_token
+from tests.builders import DESKTOP_UA, SECRET, make_token
 
 ISBN = "978-0321815736"  # a course ISBN the reference engine knows
 

@@ -19,8 +19,7 @@ import svc_book.settings
 from libcommon.conditional import resource_tag
 from libcommon.db import connect
 from svc_book.routes import BOOKS_KEY
-from tests.bff.conftest import MOBILE_UA, SECRET, headers
-from tests.svc_book.conftest import book
+from tests.builders import MOBILE_UA, SECRET, book, headers
 
 Client = TestClient[web.Request, web.Application]
 ISBN = "978-0321815736"

@@ -17,8 +17,7 @@ import bff_customer.settings
 import svc_customer.app
 import svc_customer.settings
 from libcommon.db import connect
-from tests.bff.conftest import MOBILE_UA, SECRET, headers
-from tests.svc_customer.conftest import customer
+from tests.builders import MOBILE_UA, SECRET, customer, headers
 
 Client = TestClient[web.Request, web.Application]
 

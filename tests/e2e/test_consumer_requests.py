@@ -19,9 +19,7 @@ import svc_book.app
 import svc_book.settings
 import svc_customer.app
 import svc_customer.settings
-from tests.bff.conftest import MOBILE_UA, SECRET, headers
-from tests.svc_book.conftest import book
-from tests.svc_customer.conftest import customer
+from tests.builders import MOBILE_UA, SECRET, book, customer, headers
 
 Client = TestClient[web.Request, web.Application]
 Hops = tuple[Client, Client]  # (BFF, service)

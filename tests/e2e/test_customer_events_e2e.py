@@ -1,4 +1,5 @@
-"""A customer registers → exactly one welcome e-mail, with real processes end to end:
+"""A customer registers (and retries with its Idempotency-Key) → exactly one welcome e-mail,
+with real processes end to end:
 Customer BFF → svc_customer (MariaDB, outbox) → Tansu (Kafka protocol) → crm (MariaDB dedupe)
 → .eml file. The broker is down while the customers register; the CRM is killed afterwards."""
 
@@ -15,7 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.bff.conftest import DESKTOP_UA, SECRET, make_token
+from tests.builders import DESKTOP_UA, SECRET, make_token
 
 pytestmark = pytest.mark.slow
 
@@ -46,16 +47,20 @@ async def test_broker_outage_loses_no_welcome_email(
     headers = {"Authorization": f"Bearer {make_token()}", "User-Agent": DESKTOP_UA}
 
     async with aiohttp.ClientSession() as session:
-        async def register(n: int) -> tuple[int, float]:
+        async def register(n: int) -> tuple[int, float, str | None]:
             started = time.perf_counter()
-            async with session.post(f"{bff.url}/customers", json=customer(n),
-                                    headers=headers) as response:
+            async with session.post(f"{bff.url}/customers", json=customer(n), headers={
+                    **headers, "Idempotency-Key": f"signup-{n}"}) as response:
                 await response.read()
-                return response.status, time.perf_counter() - started
+                replayed = response.headers.get("Idempotent-Replayed")
+                return response.status, time.perf_counter() - started, replayed
 
         results = await asyncio.gather(*(register(n) for n in range(COUNT)))
-        assert [status for status, _ in results] == [201] * COUNT
-        assert max(elapsed for _, elapsed in results) < 2.0  # never waits for the broker
+        assert [status for status, _, _ in results] == [201] * COUNT
+        assert max(elapsed for _, elapsed, _ in results) < 2.0  # never waits for the broker
+        # Every client retries (a lost answer, say): the same 201, no second e-mail (below).
+        retries = await asyncio.gather(*(register(n) for n in range(COUNT)))
+        assert {(status, replayed) for status, _, replayed in retries} == {(201, "true")}
         async with session.get(f"{crm.url}/ready") as response:
             assert response.status == 503  # no broker yet
 

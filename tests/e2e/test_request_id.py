@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.bff.conftest import DESKTOP_UA, SECRET, make_token
+from tests.builders import DESKTOP_UA, SECRET, make_token
 
 
 async def _wait_for(predicate: Callable[[], bool], timeout_s: float = 3.0) -> bool:

@@ -15,7 +15,7 @@ import trustme
 
 from libcommon.settings import ServiceSettings, load_settings
 from libcommon.web import add_ready_check, create_base_app
-from tests.bff.conftest import SECRET
+from tests.builders import SECRET
 from tests.fixtures.procs import ServiceProcess, free_port
 
 

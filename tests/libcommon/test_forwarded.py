@@ -18,7 +18,7 @@ import pytest
 from aiohttp.test_utils import make_mocked_request
 
 from libcommon.forwarded import TrustedProxies, is_valid_host
-from tests.bff.conftest import SECRET, headers
+from tests.builders import SECRET, headers
 from tests.fixtures.procs import ROOT, ServiceProcess
 
 UNTRUSTED = "127.0.0.2"

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.bff.conftest import SECRET, make_token
+from tests.builders import SECRET, make_token
 from tests.fixtures.procs import ServiceProcess, free_port
 
 TOKEN = make_token()

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from tests.bff.conftest import DESKTOP_UA
+from tests.builders import DESKTOP_UA
 from tests.fixtures.kafka import TansuBroker
 from tests.fixtures.otlp import OtlpReceiver, ReceivedSpan
 from tests.fixtures.procs import free_port

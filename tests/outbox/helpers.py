@@ -11,44 +11,15 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from libcommon.db import Database, connect
-
-OUTBOX_DDL = {
-    "mysql": (
-        "CREATE TABLE outbox ("
-        " id BIGINT AUTO_INCREMENT PRIMARY KEY,"
-        " event_id VARCHAR(64) NOT NULL UNIQUE,"
-        " topic VARCHAR(255) NOT NULL,"
-        " msg_key VARCHAR(255) NULL,"
-        " payload LONGBLOB NOT NULL,"
-        " headers TEXT NOT NULL,"
-        " created_at_ms BIGINT NOT NULL,"
-        " sent_at_ms BIGINT NULL,"
-        " traceparent VARCHAR(55) NULL,"
-        " INDEX ix_outbox_pending (sent_at_ms, id)"
-        ") ENGINE=InnoDB CHARACTER SET utf8mb4"
-    ),
-    "sqlite": (
-        "CREATE TABLE outbox ("
-        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-        " event_id VARCHAR(64) NOT NULL UNIQUE,"
-        " topic VARCHAR(255) NOT NULL,"
-        " msg_key VARCHAR(255) NULL,"
-        " payload BLOB NOT NULL,"
-        " headers TEXT NOT NULL,"
-        " created_at_ms BIGINT NOT NULL,"
-        " sent_at_ms BIGINT NULL,"
-        " traceparent VARCHAR(55) NULL)"
-    ),
-}
-OUTBOX_INDEX_SQLITE = "CREATE INDEX ix_outbox_pending ON outbox (sent_at_ms, id)"
+from libcommon.kafka import KafkaSettings, create_producer
+from libcommon.migrate import migrate_sync
+from libcommon.outbox.relay import OutboxRelay
 
 
 async def open_outbox_db(url: str) -> Database:
-    db = await connect(url, pool_min=1, pool_max=6)
-    await db.execute(OUTBOX_DDL[db.dialect])
-    if db.dialect == "sqlite":
-        await db.execute(OUTBOX_INDEX_SQLITE)
-    return db
+    """A database with the outbox table as the Customer service's migrations create it."""
+    await asyncio.to_thread(migrate_sync, "svc_customer", url)
+    return await connect(url, pool_min=1, pool_max=6)
 
 
 def unique(prefix: str) -> str:
@@ -105,3 +76,10 @@ async def read_topic(
     finally:
         await consumer.stop()
     return records
+
+
+def make_relay(db: Database, bootstrap: str, **options: Any) -> OutboxRelay:
+    settings = KafkaSettings(kafka_bootstrap_servers=bootstrap, kafka_request_timeout_ms=2000)
+    options = {"poll_interval_s": 0.2, "backoff_initial_s": 0.05, "backoff_max_s": 0.3,
+               "publish_timeout_s": 3.0, **options}
+    return OutboxRelay(db, lambda: create_producer(settings, client_id="test-relay"), **options)

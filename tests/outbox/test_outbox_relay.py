@@ -6,18 +6,23 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
 
 from libcommon.db import Database
 from libcommon.events import build_customer_registered
-from libcommon.kafka import KafkaSettings, create_producer
 from libcommon.outbox.relay import OutboxRelay
 from libcommon.outbox.store import enqueue
 from tests.fixtures.kafka import TansuBroker
-from tests.outbox.helpers import customer, eventually, open_outbox_db, read_topic, unique
+from tests.outbox.helpers import (
+    customer,
+    eventually,
+    make_relay,
+    open_outbox_db,
+    read_topic,
+    unique,
+)
 
 pytestmark = pytest.mark.kafka
 
@@ -31,13 +36,6 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Da
     database = await open_outbox_db(url)
     yield database
     await database.close()
-
-
-def make_relay(db: Database, bootstrap: str, **options: Any) -> OutboxRelay:
-    settings = KafkaSettings(kafka_bootstrap_servers=bootstrap, kafka_request_timeout_ms=2000)
-    options = {"poll_interval_s": 0.2, "backoff_initial_s": 0.05, "backoff_max_s": 0.3,
-               "publish_timeout_s": 3.0, **options}
-    return OutboxRelay(db, lambda: create_producer(settings, client_id="test-relay"), **options)
 
 
 async def enqueue_customer(db: Database, topic: str, n: int) -> str:

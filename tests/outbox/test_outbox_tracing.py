@@ -19,8 +19,7 @@ from libcommon.logs import request_id_var
 from libcommon.outbox.store import enqueue
 from tests.fixtures.kafka import TansuBroker
 from tests.fixtures.otlp import OtlpReceiver
-from tests.outbox.helpers import customer, open_outbox_db, read_topic, unique
-from tests.outbox.test_outbox_relay import make_relay
+from tests.outbox.helpers import customer, make_relay, open_outbox_db, read_topic, unique
 
 pytestmark = pytest.mark.kafka
 

@@ -10,20 +10,6 @@ from svc_book.app import create_app
 from svc_book.settings import Settings
 
 
-def book(isbn: str = "978-0321815736", **overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "ISBN": isbn,
-        "title": "Software Architecture in Practice",
-        "Author": "Bass, L.",
-        "description": "seminal book on software architecture",
-        "genre": "non-fiction",
-        "price": 59.95,
-        "quantity": 106,
-    }
-    body.update(overrides)
-    return body
-
-
 @pytest.fixture
 def book_settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(

@@ -9,7 +9,7 @@ from libcommon.db import connect
 from libcommon.migrate import migrate_sync
 from svc_book.app import create_app
 from svc_book.settings import Settings
-from tests.svc_book.conftest import book
+from tests.builders import book
 
 
 async def test_upgrade_backfills_documents(database_url: str, aiohttp_client: Any,

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from svc_book.models import Book
-from tests.svc_book.conftest import book
+from tests.builders import book
 
 
 @pytest.mark.parametrize(

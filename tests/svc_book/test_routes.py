@@ -9,7 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from libcommon.jsonio import dumps
-from tests.svc_book.conftest import book
+from tests.builders import book
 
 Client = TestClient[Any, Any]
 

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from svc_book import repository
 from svc_book.search import SearchQuery, index_text, words
-from tests.svc_book.conftest import book
+from tests.builders import book
 
 Client = TestClient[Any, Any]
 

@@ -14,21 +14,6 @@ from svc_customer.settings import Settings
 Client = TestClient[web.Request, web.Application]
 
 
-def customer(user_id: str = "starlord2002@gmail.com", **overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "userId": user_id,
-        "name": "Star Lord",
-        "phone": "+14122144122",
-        "address": "48 Galaxy Rd",
-        "address2": "suite 4",
-        "city": "Fargo",
-        "state": "ND",
-        "zipcode": "58102",
-    }
-    body.update(overrides)
-    return body
-
-
 @pytest.fixture
 def customer_settings(database_url: str) -> Settings:
     # Nothing listens on port 9: the relay keeps retrying, rows stay pending.

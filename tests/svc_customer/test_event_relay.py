@@ -5,10 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from aiohttp import web
+from aiohttp.test_utils import TestClient
 
 from libcommon.db import Database
 from libcommon.outbox.relay import OutboxRelay
-from tests.svc_customer.conftest import Client, customer
+from tests.builders import customer
+
+Client = TestClient[web.Request, web.Application]
 
 
 class RecordingProducer:

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from svc_customer.app import create_app
 from svc_customer.settings import Settings
-from tests.svc_customer.conftest import customer
+from tests.builders import customer
 
 Client = TestClient[web.Request, web.Application]
 JSON = {"Content-Type": "application/json"}

@@ -9,7 +9,7 @@ from libcommon.db import connect
 from libcommon.migrate import migrate_sync
 from svc_customer.app import create_app
 from svc_customer.settings import Settings
-from tests.svc_customer.conftest import customer
+from tests.builders import customer
 
 
 async def test_upgrade_backfills_documents(database_url: str, aiohttp_client: Any) -> None:

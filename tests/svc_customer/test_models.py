@@ -20,7 +20,7 @@ from svc_customer.models import (
     render_customer,
     user_id_key,
 )
-from tests.svc_customer.conftest import customer
+from tests.builders import customer
 
 
 def rendered(customer_id: int, data: CustomerData) -> dict[str, Any]:

@@ -15,8 +15,8 @@ import pymysql
 import pytest
 
 from libcommon.db import parse_database_url
+from tests.builders import customer
 from tests.fixtures.procs import ROOT, ServiceProcess
-from tests.svc_customer.conftest import customer
 
 
 @pytest.fixture

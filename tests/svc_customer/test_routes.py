@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from libcommon.db import Database
 from svc_customer.settings import Settings
-from tests.svc_customer.conftest import customer
+from tests.builders import customer
 
 Client = TestClient[web.Request, web.Application]
 DUPLICATE = {"message": "This user ID already exists in the system."}
