@@ -10,6 +10,7 @@ os.environ.setdefault("LOG_FORMAT", "text")
 
 pytest_plugins = [
     "tests.fixtures.levels",
+    "tests.fixtures.browser",
     "tests.fixtures.mariadb",
     "tests.fixtures.procs",
     "tests.fixtures.kafka",

@@ -15,7 +15,6 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.bff.test_docs_page import chromium  # noqa: F401 - the headless Chromium fixture
 from tests.builders import DESKTOP_UA, SECRET, make_token
 from tests.fixtures.procs import ServiceProcess, free_port
 
@@ -80,7 +79,7 @@ def run_calls(driver: Any, page_url: str, bff_url: str, token: str) -> dict[str,
 
 @pytest.mark.slow
 def test_a_page_on_an_allowed_origin_reads_the_answers_and_others_cannot(
-    chromium: Any,  # noqa: F811 - the fixture imported above
+    chromium: Any,
     service_process: Callable[..., ServiceProcess], tmp_path: Path, shop_page: int,
 ) -> None:
     book = service_process("svc_book", {

@@ -8,9 +8,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +24,6 @@ from tests.bff.support import BFFS, Bff, MakeClient
 from tests.builders import DESKTOP_UA, SECRET, headers, make_token
 from tests.fixtures.procs import ServiceProcess
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run",
-                  "--window-size=1280,1600")
 # Where the browser test also saves its screenshot (for the docs), when set.
 SCREENSHOT_ENV = "DOCS_SCREENSHOT"
 BOOK: dict[str, Any] = {"ISBN": "978-0321815736", "title": "Software Architecture in Practice",
@@ -99,26 +93,6 @@ def test_page_document_drops_only_the_user_agent_parameter() -> None:
                 assert kept == [p for p in parameters if not is_user_agent(p)]
                 dropped += len(parameters) - len(kept)
         assert dropped >= 3, bff.name
-
-
-@pytest.fixture
-def chromium() -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-        pytest.skip("chromium and chromium-driver are not installed (scripts/install-test-tools.sh)")
-    profile = tempfile.mkdtemp(prefix="bookstore-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.mark.slow
