@@ -17,8 +17,8 @@ from tests.bff.attacks import ATTACKS, script_single_resources
 from tests.bff.support import BOOK_BFF, Bff, MakeClient
 from tests.bff.upstream import FakeService
 from tests.builders import DESKTOP_UA, SECRET, make_token
-from tests.deploy.test_deploy_script import SCRIPT as DEPLOY_SCRIPT
-from tests.deploy.test_deploy_script import deploy_env
+from tests.deploy.deploy_script import SCRIPT as DEPLOY_SCRIPT
+from tests.deploy.deploy_script import deploy_env
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 from smoke import mint_token

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -247,3 +248,17 @@ def monitoring_errors(resource: Resource) -> list[str] | None:
     validator = jsonschema.Draft7Validator(schema)
     return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
             for e in validator.iter_errors(resource)]
+
+
+def validation_errors(resources: list[Resource]) -> list[str]:
+    errors = []
+    for resource in resources:
+        crd_errors = monitoring_errors(resource)
+        if crd_errors is not None:
+            errors += [f"{resource['kind']}/{resource['metadata']['name']}: {e}" for e in crd_errors]
+            continue
+        try:
+            kubernetes_validate.validate(resource, K8S_VERSION, strict=True)
+        except Exception as exc:  # ValidationError or SchemaNotFoundError
+            errors.append(f"{resource['kind']}/{resource['metadata']['name']}: {exc}")
+    return errors

@@ -24,7 +24,7 @@ from tests.deploy.cloudformation import (
     template_paths,
 )
 from tests.deploy.k8s import ROOT
-from tests.deploy.test_image import tool
+from tests.deploy.tools import tool
 
 DATABASES = ("Books", "Customers", "Crm")
 

@@ -22,8 +22,7 @@ import pytest
 import yaml
 
 from tests.deploy.cloudformation import MOTO_ACCOUNT, MOTO_REGION, Moto, reset_moto
-from tests.deploy.k8s import KUBECTL, config_data, containers, find, pod_spec, render, workloads
-from tests.deploy.test_deploy_script import (
+from tests.deploy.deploy_script import (
     SCRIPT,
     SECRET_VALUES,
     VERSION,
@@ -31,6 +30,7 @@ from tests.deploy.test_deploy_script import (
     fake_tools,  # noqa: F401 - fixture
     run_script,
 )
+from tests.deploy.k8s import KUBECTL, config_data, containers, find, pod_spec, render, workloads
 
 pytestmark = pytest.mark.slow  # every test starts a process
 

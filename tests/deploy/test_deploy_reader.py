@@ -7,10 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.deploy.deploy_script import VERSION, deploy_env, fake_tools, run_script
 from tests.deploy.k8s import KUBECTL, ROOT, config_data, containers, find, pod_spec, render
-from tests.deploy.test_deploy_script import VERSION, deploy_env, fake_tools, run_script
 
 __all__ = ["fake_tools"]  # the fixture, imported for the tests below
+
+pytestmark = pytest.mark.slow  # every test runs kubectl or deploy.sh
+
 
 @pytest.mark.skipif(KUBECTL is None, reason="kubectl (kustomize) not installed")
 def test_the_services_read_the_reader_url_from_their_secret_optionally() -> None:

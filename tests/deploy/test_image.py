@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import tomllib
 from pathlib import Path
@@ -11,13 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.deploy.k8s import ROOT
+from tests.deploy.tools import tool
 
 DOCKERFILE = ROOT / "Dockerfile"
-
-
-def tool(name: str) -> str | None:
-    local = ROOT / ".venv" / "bin" / name
-    return str(local) if local.exists() else shutil.which(name)
 
 
 def stages(text: str) -> list[list[str]]:

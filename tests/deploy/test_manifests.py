@@ -9,7 +9,6 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-import kubernetes_validate
 import pytest
 
 from tests.deploy.k8s import (
@@ -24,12 +23,12 @@ from tests.deploy.k8s import (
     env_of,
     find,
     load_files,
-    monitoring_errors,
     pod_labels,
     pod_spec,
     render,
     restricted_violations,
     traffic_allowed,
+    validation_errors,
     workloads,
 )
 
@@ -46,18 +45,6 @@ APP_DEPLOYMENTS = {  # name -> (module, port, replicas)
 needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl (kustomize) not installed")
 
 
-def validation_errors(resources: list[Resource]) -> list[str]:
-    errors = []
-    for resource in resources:
-        crd_errors = monitoring_errors(resource)
-        if crd_errors is not None:
-            errors += [f"{resource['kind']}/{resource['metadata']['name']}: {e}" for e in crd_errors]
-            continue
-        try:
-            kubernetes_validate.validate(resource, K8S_VERSION, strict=True)
-        except Exception as exc:  # ValidationError or SchemaNotFoundError
-            errors.append(f"{resource['kind']}/{resource['metadata']['name']}: {exc}")
-    return errors
 
 
 @pytest.fixture(scope="module", params=OVERLAYS)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.deploy.deploy_script import VERSION, deploy_env, fake_tools, run_script
 from tests.deploy.k8s import KUBECTL, MANIFESTS, by_kind, find, render
-from tests.deploy.test_deploy_script import VERSION, deploy_env, fake_tools, run_script
 
 pytestmark = pytest.mark.slow  # every test starts a process
 
