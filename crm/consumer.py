@@ -140,6 +140,10 @@ class CrmConsumer(BackgroundWorker):
         self._last_check = 0.0
         self._consumer_since = clock()
         self._lag_detail = ""
+        # Partitions just read again from their beginning, until their first record arrives;
+        # and those whose end offsets proved wrong (see _note_rewind_result).
+        self._rewound: set[TopicPartition] = set()
+        self._untrusted_ends: set[TopicPartition] = set()
         self._stopping = False
 
     def _default_consumer(self) -> AIOKafkaConsumer:
@@ -221,6 +225,7 @@ class CrmConsumer(BackgroundWorker):
             # readiness clock (last progress) runs on across rebuilds.
             self._consumer_since = self._clock()
             self._last_check = 0.0
+            self._rewound.clear()  # a new client starts from the committed offsets
             CONNECTED.set(1)
             log.info("consuming %s as group %s", self.topic, self.settings.crm_consumer_group)
             return
@@ -270,12 +275,27 @@ class CrmConsumer(BackgroundWorker):
                     if self._stopping:
                         return
                     self.pending = max(self.pending, 1)  # one in hand
-                    await self.handle(record)
+                    outcome = await self.handle(record)
+                    self._note_rewind_result(record, outcome)
                     await self._commit(record)
                     self._last_progress = self._clock()
                     self.pending = max(self.pending - 1, 0)
                     await self._check_progress()
             await self._check_progress()
+
+    def _note_rewind_result(self, record: ConsumerRecord[Any, Any], outcome: Outcome) -> None:
+        """The first record of a partition read again from its beginning tells whether the
+        topic really was recreated: a recreated log starts with events we have not mailed.
+        One we had mailed means the broker's end offset was wrong (Tansu on S3 storage reports
+        too few records), so that partition is not rewound again on that evidence."""
+        partition = TopicPartition(record.topic, record.partition)
+        if partition not in self._rewound:
+            return
+        self._rewound.discard(partition)
+        if outcome == "duplicate":
+            self._untrusted_ends.add(partition)
+            log.warning("the broker's end offset of %s was wrong (its log still holds the events "
+                        "we had read): not reading it again on that evidence", partition)
 
     async def _check_progress(self) -> None:
         """Every second: how many records wait on our partitions. Pending with nothing
@@ -298,10 +318,12 @@ class CrmConsumer(BackgroundWorker):
                 self.last_error = f"lag check failed: {type(exc).__name__}: {exc}"
                 pending = self.pending  # unknown: keep the last count
             else:
-                recreated = [tp for tp in assigned if positions[tp] > ends[tp]]
+                recreated = [tp for tp in assigned if positions[tp] > ends[tp]
+                             and tp not in self._untrusted_ends and tp not in self._rewound]
                 if recreated:
                     log.warning("the log of %s ends before our position (topic recreated?): "
                                 "reading it again from the beginning", recreated)
+                    self._rewound.update(recreated)
                     await consumer.seek_to_beginning(*recreated)
                 pending = sum(max(ends[tp] - positions[tp], 0) for tp in assigned)
                 self._lag_detail = ", ".join(

@@ -244,3 +244,41 @@ async def test_ready_is_503_while_records_wait_and_none_is_consumed(
         assert (await ready())[0] == 200
     finally:
         smtp.stop()
+
+
+async def test_a_broker_that_reports_too_few_records_does_not_make_the_crm_reread_forever(
+    tmp_path: Path, tansu_broker_factory: Callable[..., TansuBroker],
+    service_process: Callable[..., ServiceProcess],
+) -> None:
+    """Tansu on S3 storage answers ListOffsets with an end offset below what it serves (3
+    records, end 1). The CRM took that for a recreated topic and read the partition again from
+    the beginning on every progress check (each second), so a backlog grew behind the re-reads.
+    Now the first re-read record, already mailed, proves the end offset wrong: at most two
+    re-reads (a record fetched before the seek can come first), then none."""
+    broker = tansu_broker_factory(durable=True)
+    topic = unique("ends")
+    await create_topic(broker.bootstrap, topic, 1)
+    mail_dir = tmp_path / "mail"
+    crm = service_process("crm", {
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/crm.db",
+        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "KAFKA_CUSTOMER_TOPIC": topic,
+        "CRM_CONSUMER_GROUP": unique("crm"), "KAFKA_SESSION_TIMEOUT_MS": "2000",
+        "KAFKA_HEARTBEAT_INTERVAL_MS": "500", "MAIL_DIR": str(mail_dir),
+    })
+    load = RegistrationLoad(broker.bootstrap, topic)
+    producing = asyncio.create_task(load.run())
+    await asyncio.sleep(1.0)
+    load.stop()
+    await producing
+    acked = set(load.acked)
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    while not acked <= set(mailed_event_ids(mail_dir)) and time.monotonic() < deadline:
+        await asyncio.sleep(0.25)
+    await asyncio.sleep(8)  # eight progress checks on an idle topic
+    log = crm.log()
+    rereads = log.count("reading it again from the beginning")
+    skipped = log.count("already mailed; skipping")
+    print(f"\n[wrong end offsets] {len(acked)} events, {rereads} re-reads, {skipped} skipped")
+    assert acked <= set(mailed_event_ids(mail_dir))
+    assert mails_logged(crm) == len(acked), "an event was mailed twice"
+    assert rereads <= 2 and skipped <= 2 * len(acked), (rereads, skipped)
