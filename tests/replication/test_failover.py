@@ -19,9 +19,9 @@ import pytest
 from svc_book.app import create_app as create_book_app
 from tests.builders import book
 from tests.fixtures.replication import ReplicationPair
-from tests.replication.test_routing import (
+from tests.replication.helpers import (
     Client,
-    _book_settings,
+    book_settings,
     eventually,
     fallbacks,
     queries,
@@ -84,7 +84,7 @@ async def test_writer_down_reads_from_reader_writes_503_then_recovers(
     aiohttp_client: Any, replicated_database: tuple[str, str], tmp_path: Path,
     replication_pair: ReplicationPair,
 ) -> None:
-    settings = _book_settings(replicated_database, tmp_path,
+    settings = book_settings(replicated_database, tmp_path,
                               db_connect_timeout_s=CONNECT_TIMEOUT_S)
     client: Client = await aiohttp_client(create_book_app(settings))
     db = routed(client)
@@ -165,7 +165,7 @@ async def test_a_frozen_writer_holds_no_request_longer_than_the_connect_timeout(
     replication_pair: ReplicationPair,
 ) -> None:
     """SIGSTOP: connections are accepted, nothing answers (a network partition looks alike)."""
-    settings = _book_settings(replicated_database, tmp_path,
+    settings = book_settings(replicated_database, tmp_path,
                               db_connect_timeout_s=CONNECT_TIMEOUT_S)
     client: Client = await aiohttp_client(create_book_app(settings))
     db = routed(client)
@@ -200,7 +200,7 @@ async def test_reader_dying_costs_no_failed_request(
     replication_pair: ReplicationPair,
 ) -> None:
     client: Client = await aiohttp_client(
-        create_book_app(_book_settings(replicated_database, tmp_path))
+        create_book_app(book_settings(replicated_database, tmp_path))
     )
     db = routed(client)
     assert (await client.post("/books", json=book("seed-0"))).status == 201
