@@ -13,26 +13,11 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-BOOK = {
-    "ISBN": "978-0321815736",
-    "title": "Software Architecture in Practice",
-    "Author": "Bass, L.",
-    "description": "seminal book on software architecture",
-    "genre": "non-fiction",
-    "price": 59.95,
-    "quantity": 106,
-}
-CUSTOMER = {
-    "id": 7,
-    "userId": "starlord+2@gmail.com",
-    "name": "Star Lord",
-    "phone": "+14122144122",
-    "address": "48 Galaxy Rd",
-    "address2": "suite 4",
-    "city": "Fargo",
-    "state": "ND",
-    "zipcode": "58102",
-}
+from tests.builders import book, customer
+
+# What the stand-in services answer: the builders' samples, the customer with its id.
+BOOK = book()
+CUSTOMER = {"id": 7, **customer("starlord+2@gmail.com")}
 
 
 @dataclass
